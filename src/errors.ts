@@ -1,0 +1,89 @@
+// One catalogue of coded errors. Every error faasd raises on purpose is a FaasError with a
+// stable `code`; the gateway maps codes to HTTP status in one place (gateway/error-handler.ts)
+// and never matches on messages.
+
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'FUNCTION_NOT_FOUND'
+  | 'INSTANCE_NOT_FOUND'
+  | 'FUNCTION_EXISTS'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'DEPLOY_FAILED'
+  | 'RATE_LIMITED'
+  | 'FUNCTION_ERROR'
+  | 'INSTANCE_CRASHED'
+  | 'OUT_OF_MEMORY'
+  | 'OVERLOADED'
+  | 'DRAINING'
+  | 'INSTANCE_TIMEOUT'
+  | 'NOT_IMPLEMENTED'
+  | 'CONFIG_INVALID'
+  | 'PROTOCOL_ERROR'
+  | 'INTERNAL';
+
+interface ErrorInfo {
+  status: number;
+  /** The `error` field of the JSON body, as DESIGN.md names it. */
+  name: string;
+}
+
+export const ERROR_INFO: Readonly<Record<ErrorCode, ErrorInfo>> = Object.freeze({
+  BAD_REQUEST: { status: 400, name: 'BadRequest' },
+  UNAUTHORIZED: { status: 401, name: 'Unauthorized' },
+  FORBIDDEN: { status: 403, name: 'Forbidden' },
+  NOT_FOUND: { status: 404, name: 'NotFound' },
+  FUNCTION_NOT_FOUND: { status: 404, name: 'FunctionNotFound' },
+  INSTANCE_NOT_FOUND: { status: 404, name: 'InstanceNotFound' },
+  FUNCTION_EXISTS: { status: 409, name: 'FunctionExists' },
+  PAYLOAD_TOO_LARGE: { status: 413, name: 'PayloadTooLarge' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, name: 'UnsupportedMediaType' },
+  DEPLOY_FAILED: { status: 422, name: 'DeployFailed' },
+  RATE_LIMITED: { status: 429, name: 'TooManyRequests' },
+  FUNCTION_ERROR: { status: 500, name: 'FunctionError' },
+  INSTANCE_CRASHED: { status: 502, name: 'InstanceCrashed' },
+  OUT_OF_MEMORY: { status: 502, name: 'OutOfMemory' },
+  OVERLOADED: { status: 503, name: 'Overloaded' },
+  DRAINING: { status: 503, name: 'Draining' },
+  INSTANCE_TIMEOUT: { status: 504, name: 'Timeout' },
+  NOT_IMPLEMENTED: { status: 501, name: 'NotImplemented' },
+  CONFIG_INVALID: { status: 500, name: 'ConfigInvalid' },
+  PROTOCOL_ERROR: { status: 502, name: 'InstanceCrashed' },
+  INTERNAL: { status: 500, name: 'InternalError' },
+});
+
+export class FaasError extends Error {
+  readonly code: ErrorCode;
+  /** Extra fields merged into the JSON error body (must never hold secrets). */
+  readonly details: Record<string, unknown>;
+  /** Seconds, for 429/503 answers. */
+  readonly retryAfter?: number;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { details?: Record<string, unknown>; retryAfter?: number; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'FaasError';
+    this.code = code;
+    this.details = opts.details ?? {};
+    if (opts.retryAfter !== undefined) this.retryAfter = opts.retryAfter;
+  }
+
+  get status(): number {
+    return ERROR_INFO[this.code].status;
+  }
+
+  /** True when the caller (not faasd) is at fault: 4xx. */
+  get isUserError(): boolean {
+    return this.status < 500;
+  }
+}
+
+export function badRequest(field: string, message: string): FaasError {
+  return new FaasError('BAD_REQUEST', message, { details: { field } });
+}

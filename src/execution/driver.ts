@@ -1,0 +1,78 @@
+// The contract between the pool (which knows nothing of processes or containers) and the
+// two drivers (which know nothing of queues, round-robin or TTLs).
+import type { ShimChannel } from './shim-channel.js';
+
+export type ExecutionMode = 'process' | 'container';
+export type RuntimeName = 'python' | 'node';
+
+/** Everything a driver needs to start one instance of one function version. */
+export interface InstanceSpec {
+  instanceId: string;
+  functionName: string;
+  version: number;
+  runtime: RuntimeName;
+  /** Host path of this version's code directory (read-only for the instance). */
+  codeDir: string;
+  /** Entry module inside codeDir: main.py or index.js. */
+  file: string;
+  /** Export to call; undefined = runtime default. */
+  handler?: string;
+  environment: Record<string, string>;
+  memoryBytes: number;
+  /** CPU cores, e.g. 0.1 for "100m"; 0 = unlimited. */
+  cpus: number;
+  pidsLimit: number;
+  /** Container mode only. */
+  network?: 'none' | 'bridge';
+}
+
+export type ExitReason = 'oom' | 'crash' | 'killed' | 'stopped' | 'protocol';
+
+export interface ExitInfo {
+  reason: ExitReason;
+  code: number | null;
+  signal: string | null;
+  /** Last lines the instance wrote to stderr (start-up errors, tracebacks). */
+  stderrTail: string;
+}
+
+export interface InstanceUsage {
+  /** Cumulative CPU time in seconds. */
+  cpuSeconds: number;
+  memoryBytes: number;
+}
+
+/** A started, connected and initialised instance. */
+export interface RunningInstance {
+  readonly id: string;
+  readonly pid?: number;
+  readonly containerId?: string;
+  readonly channel: ShimChannel;
+  /** Resolves once when the instance is gone, with why. Never rejects. */
+  readonly exited: Promise<ExitInfo>;
+  /** Immediate: SIGKILL the whole instance (cgroup / container); resolves when gone. */
+  kill(): Promise<ExitInfo>;
+  /** Graceful within a bound, then kill; releases every resource (dir, cgroup, container). */
+  stop(): Promise<void>;
+  usage(): Promise<InstanceUsage | null>;
+}
+
+export interface DriverHealth {
+  ok: boolean;
+  detail: string;
+}
+
+export interface Driver {
+  readonly mode: ExecutionMode;
+  health(): Promise<DriverHealth>;
+  /** Deploy-time preparation (e.g. pull the runtime image); throws FaasError DEPLOY_FAILED. */
+  prepare(runtime: RuntimeName): Promise<void>;
+  /**
+   * Start an instance and bring it to `init_ok`. Rejects with a FaasError (INSTANCE_CRASHED
+   * with the start-up stderr, INSTANCE_TIMEOUT, DEPLOY_FAILED for a function that fails to
+   * load) and leaves nothing behind.
+   */
+  start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance>;
+  /** Stop everything this driver started; idempotent. */
+  close(): Promise<void>;
+}
