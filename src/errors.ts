@@ -61,6 +61,8 @@ export class FaasError extends Error {
   readonly details: Record<string, unknown>;
   /** Seconds, for 429/503 answers. */
   readonly retryAfter?: number;
+  /** Set on invoke errors that happened on an instance (for the x-faas-* headers). */
+  instance?: { id: string; coldStart: boolean };
 
   constructor(
     code: ErrorCode,

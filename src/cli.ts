@@ -1,0 +1,113 @@
+// The `faasd` command: serve (default), --check-system, --create-config.
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig } from './config/load.js';
+import { sampleConfig } from './config/sample.js';
+import { startDaemon } from './daemon.js';
+import { FaasError } from './errors.js';
+import { runSystemChecks } from './system/check-system.js';
+
+const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
+
+function parsePort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected an integer from 0 to 65535');
+  return n;
+}
+
+interface CliOptions {
+  config?: string;
+  host?: string;
+  port?: number;
+  debug?: boolean;
+  checkSystem?: boolean;
+  createConfig?: string | boolean;
+  force?: boolean;
+}
+
+function createConfigFile(target: string, force: boolean): number {
+  if (fs.existsSync(target) && !force) {
+    process.stderr.write(`faasd: ${target} already exists; not overwriting it (use --force to replace it)\n`);
+    return 1;
+  }
+  const { text, keys } = sampleConfig();
+  fs.mkdirSync(path.dirname(path.resolve(target)), { recursive: true });
+  // 0600: the file holds plain-text keys.
+  fs.writeFileSync(target, text, { mode: 0o600 });
+  fs.chmodSync(target, 0o600);
+  process.stdout.write(
+    `Wrote ${target}. These keys are shown once; store them now:\n` +
+      `  app      (invoke)                 ${keys.invokeKey}\n` +
+      `  deployer (invoke, manage)         ${keys.manageKey}\n` +
+      `  ops      (invoke, manage, admin)  ${keys.adminKey}   (only its SHA-256 is in the file)\n` +
+      `Start with: faasd -c ${target}\n`,
+  );
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command()
+    .name('faasd')
+    .description('Single-node Function-as-a-Service daemon: process and container modes')
+    .version(pkg.version)
+    .option('-c, --config <file>', 'load this faas_config.yaml (or set FAAS_CONFIG_FILE)')
+    .option('--host <host>', 'listen address (overrides system.api_gateway_host)')
+    .option('-p, --port <port>', 'listen port (overrides system.api_gateway_port and FAAS_API_PORT)', parsePort)
+    .option('--debug', 'debug logging')
+    .option('--check-system', 'check what this host supports and exit')
+    .option('--create-config [file]', 'write a commented sample config with fresh keys (default ./faas_config.yaml)')
+    .option('--force', 'with --create-config: overwrite an existing file')
+    .showHelpAfterError();
+  program.parse(argv);
+  const opts = program.opts<CliOptions>();
+
+  if (opts.createConfig !== undefined) {
+    const target = typeof opts.createConfig === 'string' ? opts.createConfig : 'faas_config.yaml';
+    process.exitCode = createConfigFile(target, Boolean(opts.force));
+    return;
+  }
+
+  let config;
+  try {
+    config = loadConfig({ file: opts.config, flags: { host: opts.host, port: opts.port, debug: opts.debug } });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`faasd: invalid configuration: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+
+  if (opts.checkSystem) {
+    process.exitCode = await runSystemChecks(config, (line) => process.stdout.write(line + '\n'));
+    return;
+  }
+
+  let daemon;
+  try {
+    daemon = await startDaemon(config);
+  } catch (e) {
+    const msg = e instanceof FaasError ? e.message : (e as Error).message;
+    process.stderr.write(`faasd: failed to start: ${msg}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      daemon.logger.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    daemon.logger.info({ signal: sig }, 'shutting down');
+    daemon.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

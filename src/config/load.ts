@@ -1,0 +1,294 @@
+// Loads faas_config.yaml once at boot: YAML -> schema check (with line numbers) -> defaults
+// -> FAAS_* environment overrides -> command-line flags -> frozen FaasConfig.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { LineCounter, isMap, isSeq, isScalar, parseDocument, type Document, type Node } from 'yaml';
+import { FaasError } from '../errors.js';
+import {
+  defaultConfig,
+  entryFile,
+  mergeConfig,
+  normaliseRuntime,
+  validateCode,
+  validateHandler,
+  type FunctionConfig,
+} from '../registry/function-model.js';
+import type { RuntimeName } from '../execution/driver.js';
+import {
+  DEMO_KEYS,
+  configFileSchema,
+  defaultSystem,
+  type ApiKeyConfig,
+  type FaasConfig,
+  type LogLevel,
+  type SystemConfig,
+} from './schema.js';
+
+export interface DeclaredFunctionSpec {
+  name: string;
+  runtime: RuntimeName;
+  handler: string | null;
+  code: string;
+  config: FunctionConfig;
+}
+
+export interface LoadedConfig extends FaasConfig {
+  declared: DeclaredFunctionSpec[];
+}
+
+export interface LoadOptions {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: { host?: string; port?: number; debug?: boolean };
+}
+
+export class ConfigError extends FaasError {
+  constructor(message: string) {
+    super('CONFIG_INVALID', message);
+    this.name = 'ConfigError';
+  }
+}
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+const validateFile = ajv.compile(configFileSchema);
+
+type Segment = string | number;
+
+/** 1-based line of the deepest node that exists along `segs` (the key's line for map entries). */
+function lineOf(doc: Document, lc: LineCounter, segs: Segment[]): number | null {
+  let node: unknown = doc.contents;
+  let offset: number | null = (node as Node | null)?.range?.[0] ?? null;
+  for (const seg of segs) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
+      if (!pair) break;
+      offset = (pair.key as Node | null)?.range?.[0] ?? offset;
+      node = pair.value;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(seg)] as Node | undefined;
+      if (!item) break;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+    } else break;
+  }
+  return offset === null ? null : lc.linePos(offset).line;
+}
+
+function getIn(obj: unknown, segs: Segment[]): unknown {
+  let cur: unknown = obj;
+  for (const s of segs) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[String(s)];
+  }
+  return cur;
+}
+
+function describeExpected(err: ErrorObject): string {
+  const p = err.params as Record<string, unknown>;
+  switch (err.keyword) {
+    case 'enum':
+      return `one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'type':
+      return `a value of type ${String(p.type)}`;
+    case 'minimum':
+    case 'exclusiveMinimum':
+    case 'maximum':
+    case 'exclusiveMaximum':
+      return `a number ${String(p.comparison)} ${String(p.limit)}`;
+    case 'additionalProperties':
+      return 'no such key (check the spelling against faasd --create-config)';
+    case 'required':
+      return `the key "${String(p.missingProperty)}"`;
+    case 'oneOf':
+      return 'exactly one of "key" or "key_sha256"';
+    case 'pattern':
+      return `text matching ${String(p.pattern)}`;
+    default:
+      return err.message ?? 'a valid value';
+  }
+}
+
+function pointerToSegs(pointer: string): Segment[] {
+  if (!pointer) return [];
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+function fail(file: string, line: number | null, keyPath: string, value: unknown, expected: string): never {
+  const where = line === null ? file : `${file}:${line}`;
+  const got = value === undefined ? '' : ` got ${JSON.stringify(value)},`;
+  throw new ConfigError(`${where}: ${keyPath || '(top level)'}:${got} expected ${expected}`);
+}
+
+function parseBool(name: string, v: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off|)$/i.test(v)) return false;
+  throw new ConfigError(`environment ${name}=${JSON.stringify(v)}: expected 1/0, true/false, yes/no`);
+}
+
+export function normaliseLogLevel(v: string): LogLevel {
+  const l = v.toLowerCase();
+  return l === 'warning' ? 'warn' : (l as LogLevel);
+}
+
+function readDeclaredCode(name: string, decl: Record<string, unknown>, runtime: RuntimeName, baseDir: string, where: (k: string) => never): string {
+  const hasCode = typeof decl.code === 'string';
+  const hasPath = typeof decl.path === 'string';
+  if (hasCode === hasPath) where(hasCode ? 'path' : 'code');
+  if (hasCode) return decl.code as string;
+  const p = path.resolve(baseDir, decl.path as string);
+  let file = p;
+  try {
+    if (fs.statSync(p).isDirectory()) file = path.join(p, entryFile(runtime));
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`functions.${name}.path: cannot read ${file}: ${(e as Error).message}`);
+  }
+}
+
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? (env.FAAS_CONFIG_FILE || undefined);
+  let raw: Record<string, unknown> = {};
+  let doc: Document | null = null;
+  const lc = new LineCounter();
+  let display = '(defaults)';
+  let sourceFile: string | null = null;
+
+  if (file) {
+    sourceFile = path.resolve(file);
+    display = file;
+    let text: string;
+    try {
+      text = fs.readFileSync(sourceFile, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+    if (doc.errors.length > 0) {
+      const e = doc.errors[0]!;
+      const line = lc.linePos(e.pos[0]).line;
+      throw new ConfigError(`${file}:${line}: invalid YAML: ${e.message.split('\n')[0]}`);
+    }
+    const js = doc.toJS() as unknown;
+    if (js !== null && js !== undefined) {
+      if (typeof js !== 'object' || Array.isArray(js)) fail(file, 1, '', js, 'a mapping with system:, api_keys:, rate_limit:, functions:');
+      raw = js as Record<string, unknown>;
+    }
+    if (!validateFile(raw)) {
+      const err = validateFile.errors![0]!;
+      const segs = pointerToSegs(err.instancePath);
+      if (err.keyword === 'additionalProperties') segs.push(String((err.params as { additionalProperty: string }).additionalProperty));
+      if (err.keyword === 'propertyNames') segs.push(String((err.params as { propertyName: string }).propertyName));
+      const keyPath = segs.map((s) => (typeof s === 'number' || /^\d+$/.test(String(s)) ? `[${s}]` : `.${s}`)).join('').replace(/^\./, '');
+      const expected = err.keyword === 'propertyNames' ? 'a function name of lower-case letters, digits and "-"' : describeExpected(err);
+      fail(file, lineOf(doc, lc, segs), keyPath, err.keyword === 'additionalProperties' ? undefined : getIn(raw, segs), expected);
+    }
+  }
+  const baseDir = sourceFile ? path.dirname(sourceFile) : process.cwd();
+
+  // system: defaults <- file <- env <- flags
+  const fileSystem = (raw.system ?? {}) as Partial<SystemConfig>;
+  const system: SystemConfig = {
+    ...defaultSystem(),
+    ...fileSystem,
+    container_images: { ...defaultSystem().container_images, ...(fileSystem.container_images ?? {}) },
+    interpreters: { ...defaultSystem().interpreters, ...(fileSystem.interpreters ?? {}) },
+  };
+  if (!system.container_images.python) system.container_images.python = system.base_image;
+  system.logging_level = normaliseLogLevel(system.logging_level);
+  for (const k of ['function_storage_path', 'registry_path'] as const) system[k] = path.resolve(baseDir, system[k]);
+
+  if (env.FAAS_DEFAULT_MODE !== undefined && env.FAAS_DEFAULT_MODE !== '') {
+    if (env.FAAS_DEFAULT_MODE !== 'process' && env.FAAS_DEFAULT_MODE !== 'container') {
+      throw new ConfigError(`environment FAAS_DEFAULT_MODE=${JSON.stringify(env.FAAS_DEFAULT_MODE)}: expected "process" or "container"`);
+    }
+    system.default_mode = env.FAAS_DEFAULT_MODE;
+  }
+  if (env.FAAS_API_PORT !== undefined && env.FAAS_API_PORT !== '') {
+    const port = Number(env.FAAS_API_PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new ConfigError(`environment FAAS_API_PORT=${JSON.stringify(env.FAAS_API_PORT)}: expected an integer from 0 to 65535`);
+    }
+    system.api_gateway_port = port;
+  }
+  if (env.FAAS_LOG_LEVEL !== undefined && env.FAAS_LOG_LEVEL !== '') {
+    const l = normaliseLogLevel(env.FAAS_LOG_LEVEL);
+    if (!['debug', 'info', 'warn', 'error'].includes(l)) {
+      throw new ConfigError(`environment FAAS_LOG_LEVEL=${JSON.stringify(env.FAAS_LOG_LEVEL)}: expected debug, info, warning or error`);
+    }
+    system.logging_level = l;
+  }
+  if (env.FAAS_DISABLE_CONTAINER !== undefined) {
+    system.disable_container = parseBool('FAAS_DISABLE_CONTAINER', env.FAAS_DISABLE_CONTAINER) || system.disable_container;
+  }
+  if (opts.flags?.host) system.api_gateway_host = opts.flags.host;
+  if (opts.flags?.port !== undefined) system.api_gateway_port = opts.flags.port;
+  if (opts.flags?.debug) system.logging_level = 'debug';
+
+  // api_keys: none configured means the quick-start keys (loudly, see daemon.ts and /health).
+  const fileKeys = (raw.api_keys ?? []) as ApiKeyConfig[];
+  const seenNames = new Set<string>();
+  fileKeys.forEach((k, i) => {
+    if (seenNames.has(k.name)) fail(display, doc ? lineOf(doc, lc, ['api_keys', i, 'name']) : null, `api_keys[${i}].name`, k.name, 'a name used by one key only');
+    seenNames.add(k.name);
+  });
+  const usingDemo = fileKeys.length === 0;
+  const apiKeys = usingDemo ? DEMO_KEYS.map((k) => ({ ...k, scopes: [...k.scopes] })) : fileKeys;
+
+  const rl = (raw.rate_limit ?? {}) as Partial<FaasConfig['rate_limit']>;
+  const rateLimit = {
+    default: { rps: 100, burst: 200, ...(rl.default ?? {}) },
+    trusted_proxies: rl.trusted_proxies ?? [],
+    auth_failures_per_minute: rl.auth_failures_per_minute ?? 20,
+  };
+  if (rateLimit.default.burst === undefined) rateLimit.default.burst = Math.max(1, Math.ceil(rateLimit.default.rps * 2));
+
+  // functions: each checked with the same validator as the API, errors located in the file.
+  const declaredRaw = (raw.functions ?? {}) as Record<string, Record<string, unknown>>;
+  const declared: DeclaredFunctionSpec[] = [];
+  for (const [name, decl] of Object.entries(declaredRaw)) {
+    const where = (key: string): never => {
+      const line = doc ? lineOf(doc, lc, ['functions', name, key]) : null;
+      fail(display, line, `functions.${name}.${key}`, decl[key], key === 'code' || key === 'path' ? 'exactly one of code: (source text) or path: (file or directory, relative to the config file)' : 'a valid value');
+    };
+    try {
+      const runtime = normaliseRuntime(decl.runtime as string | undefined, `functions.${name}.runtime`);
+      const handler = validateHandler(decl.handler, `functions.${name}.handler`);
+      const code = validateCode(readDeclaredCode(name, decl, runtime, baseDir, where), `functions.${name}.code`);
+      const { runtime: _r, handler: _h, code: _c, path: _p, ...configPart } = decl;
+      const config = mergeConfig(defaultConfig(system.default_mode), configPart, `functions.${name}.`);
+      declared.push({ name, runtime, handler, code, config });
+    } catch (e) {
+      if (e instanceof FaasError && e.code === 'BAD_REQUEST') {
+        const field = String(e.details.field ?? '');
+        const segs = field.split('.').filter(Boolean);
+        const line = doc ? lineOf(doc, lc, segs) : null;
+        throw new ConfigError(`${display}${line === null ? '' : `:${line}`}: function "${name}": ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  const config: LoadedConfig = {
+    system,
+    api_keys: apiKeys,
+    using_demo_keys: usingDemo,
+    rate_limit: rateLimit,
+    functions: declaredRaw,
+    declared,
+    source_file: sourceFile,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+  }
+  return o;
+}

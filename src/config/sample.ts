@@ -1,0 +1,95 @@
+// `faasd --create-config`: a commented sample holding every system key with its default and
+// freshly generated keys (shown once: only their SHA-256 is written for the admin key).
+import crypto from 'node:crypto';
+import { defaultSystem } from './schema.js';
+
+export interface GeneratedKeys {
+  invokeKey: string;
+  manageKey: string;
+  adminKey: string;
+}
+
+export function generateKey(prefix: string): string {
+  return `${prefix}_${crypto.randomBytes(24).toString('base64url')}`;
+}
+
+export function sha256Hex(s: string): string {
+  return crypto.createHash('sha256').update(s).digest('hex');
+}
+
+export function sampleConfig(): { text: string; keys: GeneratedKeys } {
+  const d = defaultSystem();
+  const keys: GeneratedKeys = {
+    invokeKey: generateKey('fsk_inv'),
+    manageKey: generateKey('fsk_mgt'),
+    adminKey: generateKey('fsk_adm'),
+  };
+  const text = `# faasd configuration. Load it with:  faasd -c faas_config.yaml  (or FAAS_CONFIG_FILE=...)
+# Environment overrides: FAAS_DEFAULT_MODE, FAAS_API_PORT, FAAS_LOG_LEVEL, FAAS_DISABLE_CONTAINER.
+# Command-line flags (--host, --port, --debug) override both.
+
+system:
+  default_mode: ${d.default_mode}              # process | container: mode of functions that do not say
+  max_concurrent_functions: ${d.max_concurrent_functions}   # instances across all functions
+  cold_start_timeout: ${d.cold_start_timeout}            # seconds an instance may take to start, and a request may queue
+  warm_instance_ttl: ${d.warm_instance_ttl}            # seconds an idle instance above min_instances is kept
+  api_gateway_host: ${d.api_gateway_host}      # 0.0.0.0 to listen on every interface
+  api_gateway_port: ${d.api_gateway_port}
+  function_storage_path: ${d.function_storage_path}   # code of each function version (rebuilt from the registry if lost)
+  registry_path: ${d.registry_path}    # the SQLite registry: durable, never under /tmp
+  container_runtime: docker
+  base_image: ${d.base_image}      # container image for Python functions
+  container_images:
+    python: ${d.base_image}
+    node: ${d.container_images.node}
+  process_isolation_level: ${d.process_isolation_level}     # strict (namespaces + cgroups + uid 65534) | standard (cgroups) | none
+  logging_level: INFO             # DEBUG | INFO | WARNING | ERROR
+  max_code_size: ${d.max_code_size}           # bytes of function source accepted (413 above)
+  max_request_body: ${d.max_request_body}        # bytes of invoke request body accepted (413 above)
+  interpreters:                   # process mode; empty = Debian's /usr/bin/python3 and /usr/bin/node
+    python: ""
+    node: ""
+  disable_container: false        # true: container-mode deploys fail with 422, process mode works
+  metrics_auth: false             # true: GET /metrics needs a key
+
+# Bearer keys. Give "key" (plain) or "key_sha256" (hex SHA-256 of the key, so the file holds no secret).
+# Scopes: invoke (POST /invoke), manage (functions, stats, instances), admin (stop instances).
+# These keys were generated for this file and are printed once by --create-config.
+api_keys:
+  - name: app
+    key: ${keys.invokeKey}
+    scopes: [invoke]
+  - name: deployer
+    key: ${keys.manageKey}
+    scopes: [invoke, manage]
+  - name: ops
+    key_sha256: ${sha256Hex(keys.adminKey)}
+    scopes: [invoke, manage, admin]
+    rate_limit: { rps: 0, burst: 1 }    # rps 0 = unlimited (trusted internal key)
+
+rate_limit:
+  default: { rps: 100, burst: 200 }     # token bucket per key
+  trusted_proxies: []                   # peers whose X-Forwarded-For is believed, e.g. [127.0.0.1]
+  auth_failures_per_minute: 20          # per client IP, then 429
+
+# Functions loaded (upserted) at every boot. Give code: inline or path: (file or directory,
+# relative to this file). Every key but runtime/handler/code/path is optional.
+functions:
+  example-function:
+    runtime: python3.11
+    execution_mode: process
+    handler: handle
+    timeout: 30
+    memory: 256Mi
+    cpu_limit: 100m
+    dependencies: []
+    environment: {}
+    min_instances: 0
+    max_instances: 10
+    code: |
+      def handle(request):
+          data = request.get_json() or {}
+          return {"message": f"Hello, {data.get('name', 'World')}!"}
+`;
+  return { text, keys };
+}

@@ -1,0 +1,192 @@
+// The shape of faas_config.yaml, its defaults, and the JSON schema it is validated against.
+import os from 'node:os';
+import path from 'node:path';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export type Scope = 'invoke' | 'manage' | 'admin';
+export const SCOPES: readonly Scope[] = ['invoke', 'manage', 'admin'];
+
+export interface RateLimitSpec {
+  /** Tokens per second; 0 = unlimited. */
+  rps: number;
+  burst: number;
+}
+
+export interface ApiKeyConfig {
+  name: string;
+  /** Exactly one of key / key_sha256. */
+  key?: string;
+  key_sha256?: string;
+  scopes: Scope[];
+  rate_limit?: RateLimitSpec;
+}
+
+export interface SystemConfig {
+  default_mode: 'process' | 'container';
+  max_concurrent_functions: number;
+  cold_start_timeout: number;
+  warm_instance_ttl: number;
+  api_gateway_host: string;
+  api_gateway_port: number;
+  function_storage_path: string;
+  registry_path: string;
+  container_runtime: 'docker';
+  base_image: string;
+  container_images: { python: string; node: string };
+  process_isolation_level: 'strict' | 'standard' | 'none';
+  logging_level: LogLevel;
+  /** Largest accepted function source, bytes. */
+  max_code_size: number;
+  /** Largest accepted invoke request body, bytes. */
+  max_request_body: number;
+  /** Interpreters for process mode; empty = resolve a real system binary. */
+  interpreters: { python: string; node: string };
+  disable_container: boolean;
+  /** Require a key (any scope) for GET /metrics. */
+  metrics_auth: boolean;
+}
+
+export interface DeclaredFunction {
+  runtime?: string;
+  handler?: string;
+  code?: string;
+  path?: string;
+  [configKey: string]: unknown;
+}
+
+export interface FaasConfig {
+  system: SystemConfig;
+  api_keys: ApiKeyConfig[];
+  /** True when no api_keys were configured and the quick-start keys are in force. */
+  using_demo_keys: boolean;
+  rate_limit: { default: RateLimitSpec; trusted_proxies: string[]; auth_failures_per_minute: number };
+  functions: Record<string, DeclaredFunction>;
+  /** Absolute path of the file loaded, or null on built-in defaults. */
+  source_file: string | null;
+}
+
+function defaultRegistryPath(): string {
+  // Durable, never under /tmp: root gets the FHS location, others their XDG data dir.
+  if (process.getuid?.() === 0) return '/var/lib/faasd/registry.db';
+  const base = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(base, 'faasd', 'registry.db');
+}
+
+export function defaultSystem(): SystemConfig {
+  return {
+    default_mode: 'process',
+    max_concurrent_functions: 1000,
+    cold_start_timeout: 30,
+    warm_instance_ttl: 600,
+    api_gateway_host: '127.0.0.1',
+    api_gateway_port: 8000,
+    function_storage_path: '/tmp/faas_functions',
+    registry_path: defaultRegistryPath(),
+    container_runtime: 'docker',
+    base_image: 'python:3.11-slim',
+    container_images: { python: '', node: 'node:20-slim' },
+    process_isolation_level: 'strict',
+    logging_level: 'info',
+    max_code_size: 1024 * 1024,
+    max_request_body: 6 * 1024 * 1024,
+    interpreters: { python: '', node: '' },
+    disable_container: false,
+    metrics_auth: false,
+  };
+}
+
+/** The quick-start keys, in force only while no api_keys are configured. */
+export const DEMO_KEYS: readonly ApiKeyConfig[] = Object.freeze([
+  { name: 'demo', key: 'demo-key', scopes: ['invoke', 'manage'] as Scope[] },
+  { name: 'admin', key: 'admin-key', scopes: ['invoke', 'manage', 'admin'] as Scope[] },
+]);
+
+const rateLimitSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['rps'],
+  properties: {
+    rps: { type: 'number', minimum: 0 },
+    burst: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'warning', 'error', 'DEBUG', 'INFO', 'WARN', 'WARNING', 'ERROR'];
+
+/** JSON schema of the file. Function entries are checked further by function-model.ts. */
+export const configFileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    system: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        default_mode: { enum: ['process', 'container'] },
+        max_concurrent_functions: { type: 'integer', minimum: 1, maximum: 100000 },
+        cold_start_timeout: { type: 'number', exclusiveMinimum: 0, maximum: 600 },
+        warm_instance_ttl: { type: 'number', minimum: 1 },
+        api_gateway_host: { type: 'string', minLength: 1 },
+        api_gateway_port: { type: 'integer', minimum: 0, maximum: 65535 },
+        function_storage_path: { type: 'string', minLength: 1 },
+        registry_path: { type: 'string', minLength: 1 },
+        container_runtime: { enum: ['docker'] },
+        base_image: { type: 'string', minLength: 1 },
+        container_images: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { python: { type: 'string' }, node: { type: 'string' } },
+        },
+        process_isolation_level: { enum: ['strict', 'standard', 'none'] },
+        logging_level: { enum: LOG_LEVELS },
+        max_code_size: { type: 'integer', minimum: 1024, maximum: 64 * 1024 * 1024 },
+        max_request_body: { type: 'integer', minimum: 1024, maximum: 1024 * 1024 * 1024 },
+        interpreters: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { python: { type: 'string' }, node: { type: 'string' } },
+        },
+        disable_container: { type: 'boolean' },
+        metrics_auth: { type: 'boolean' },
+      },
+    },
+    api_keys: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'scopes'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+          key: { type: 'string', minLength: 8 },
+          key_sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+          scopes: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: SCOPES } },
+          rate_limit: rateLimitSchema,
+        },
+        oneOf: [{ required: ['key'] }, { required: ['key_sha256'] }],
+      },
+    },
+    rate_limit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        default: rateLimitSchema,
+        trusted_proxies: { type: 'array', items: { type: 'string', minLength: 1 } },
+        auth_failures_per_minute: { type: 'integer', minimum: 1 },
+      },
+    },
+    functions: {
+      type: ['object', 'null'],
+      propertyNames: { pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' },
+      additionalProperties: {
+        type: 'object',
+        properties: {
+          runtime: { type: 'string' },
+          handler: { type: 'string' },
+          code: { type: 'string' },
+          path: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;

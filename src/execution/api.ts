@@ -1,0 +1,23 @@
+// What the gateway may ask of the execution side. The gateway knows nothing else of it.
+import type { DriverHealth } from './driver.js';
+import type { InstanceInfo } from './manager.js';
+import type { InvokeOutcome } from './pool.js';
+import type { InvokeRequest } from './shim-channel.js';
+
+export interface InstanceCounts {
+  total: number;
+  starting?: number;
+  idle?: number;
+  busy?: number;
+  stopping?: number;
+}
+
+export interface ExecutionApi {
+  health(): Promise<Record<string, DriverHealth>>;
+  instanceCounts(functionName: string): InstanceCounts;
+  invoke?(functionName: string, req: Omit<InvokeRequest, 'timeoutMs'>): Promise<InvokeOutcome>;
+  listInstances?(): InstanceInfo[];
+  stopInstance?(id: string): Promise<void>;
+  /** Keep what a function printed (logs endpoint). */
+  recordLogs?(functionName: string, requestId: string, lines: string[]): void;
+}

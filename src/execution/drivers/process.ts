@@ -1,0 +1,245 @@
+// Process mode: each instance is a shim in its own sandbox (sandbox/launcher.ts) and cgroup
+// (sandbox/cgroups.ts), talking over a Unix socket in its own directory. Start-up follows
+// miniflare's runtime: "ready" is raced against exit so a crash at start is an error with the
+// start-up stderr, not a hang; a death is acted on once; stop = destroy the channel, kill the
+// whole cgroup, remove what was created.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { FaasError } from '../../errors.js';
+import type { Driver, DriverHealth, ExitInfo, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
+import type { CgroupManager, InstanceCgroup } from '../sandbox/cgroups.js';
+import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from '../sandbox/launcher.js';
+import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
+
+export interface ProcessDriverOptions {
+  level: IsolationLevel;
+  /** Host directory for per-instance directories (sockets). */
+  runRoot: string;
+  /** Required for strict and standard. */
+  cgroups: CgroupManager | null;
+  interpreters: Record<RuntimeName, string>;
+  /** The repo's runtimes/ directory (runtimes/python/shim.py, runtimes/node/shim.js). */
+  runtimesDir: string;
+  startTimeoutMs: number;
+  logger: Logger;
+}
+
+const SHIM_FILE: Record<RuntimeName, string> = { python: 'shim.py', node: 'shim.js' };
+const STDERR_TAIL_BYTES = 8192;
+
+/** Runtime switches in the clean environment (nothing is inherited from the daemon). */
+function baseEnv(runtime: RuntimeName, socket: string): Record<string, string> {
+  const env: Record<string, string> = { FAAS_SOCKET: socket, PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8' };
+  if (runtime === 'python') {
+    env.PYTHONDONTWRITEBYTECODE = '1';
+    env.PYTHONUNBUFFERED = '1';
+    env.PYTHONNOUSERSITE = '1';
+  } else {
+    env.NODE_ENV = 'production';
+  }
+  return env;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  const timer = new Promise<never>((_, rej) => {
+    t = setTimeout(() => rej(new FaasError('INSTANCE_TIMEOUT', `${what} took longer than ${ms / 1000}s (system.cold_start_timeout)`)), ms);
+  });
+  return Promise.race([p, timer]).finally(() => clearTimeout(t));
+}
+
+export class ProcessDriver implements Driver {
+  readonly mode = 'process' as const;
+  private readonly live = new Set<ProcessInstance>();
+  private closed = false;
+
+  constructor(private readonly opts: ProcessDriverOptions) {
+    if (opts.level !== 'none' && !opts.cgroups) throw new Error(`isolation level ${opts.level} needs cgroups`);
+  }
+
+  async health(): Promise<DriverHealth> {
+    return { ok: !this.closed, detail: `isolation ${this.opts.level}${this.opts.cgroups ? `, cgroup ${this.opts.cgroups.version}` : ''}, ${this.live.size} instances` };
+  }
+
+  async prepare(): Promise<void> {
+    /* interpreters were resolved at boot */
+  }
+
+  async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
+    if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
+    const hostDir = path.join(this.opts.runRoot, spec.instanceId);
+    await fs.mkdir(hostDir, { mode: 0o700 });
+    const cleanup: (() => Promise<unknown>)[] = [() => fs.rm(hostDir, { recursive: true, force: true })];
+    let listener: ShimListener | null = null;
+    let cgroup: InstanceCgroup | null = null;
+    let child: ChildProcess | null = null;
+    try {
+      // The sandboxed shim (uid 65534) must reach the socket in its directory, nothing more.
+      if (this.opts.level === 'strict') await fs.chown(hostDir, NOBODY, NOBODY);
+      listener = await listenForShim(path.join(hostDir, 'shim.sock'));
+      cleanup.push(listener.close);
+      if (this.opts.level !== 'none') {
+        cgroup = await this.opts.cgroups!.create(spec.instanceId, { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit });
+        cleanup.push(() => cgroup!.remove());
+      }
+      const shimDir = path.join(this.opts.runtimesDir, spec.runtime);
+      const inside = sandboxPaths(this.opts.level, { shimDir, codeDir: spec.codeDir, instanceDir: hostDir });
+      const launch = buildLaunchCommand({
+        level: this.opts.level,
+        interpreter: this.opts.interpreters[spec.runtime],
+        args: [path.join(inside.shimDir, SHIM_FILE[spec.runtime])],
+        shimDir,
+        codeDir: spec.codeDir,
+        instanceDir: hostDir,
+        ...(cgroup ? { cgroup } : {}),
+        env: baseEnv(spec.runtime, path.join(inside.instanceDir, 'shim.sock')),
+        uid: NOBODY,
+        gid: NOBODY,
+        hostname: spec.functionName.slice(0, 63),
+      });
+      child = spawn(launch.command, launch.args, { env: launch.env, cwd: launch.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const inst = new ProcessInstance(spec, child, cgroup, listener, hostDir, this.opts.logger, () => this.live.delete(inst));
+      cleanup.length = 0; // the instance owns them now
+      this.live.add(inst);
+      try {
+        await withTimeout(inst.connect(spec, inside.codeDir, signal), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
+      } catch (e) {
+        const exit = await inst.kill();
+        await inst.stop();
+        throw startError(spec, e, exit);
+      }
+      return inst;
+    } catch (e) {
+      if (child && child.exitCode === null && child.pid) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      for (const c of cleanup.reverse()) await c().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.live].map((i) => i.stop()));
+  }
+}
+
+function startError(spec: InstanceSpec, e: unknown, exit: ExitInfo): FaasError {
+  if (e instanceof FaasError && (e.code === 'FUNCTION_ERROR' || e.code === 'INSTANCE_TIMEOUT')) return e;
+  if (exit.reason === 'oom') return new FaasError('OUT_OF_MEMORY', `an instance of "${spec.functionName}" ran out of memory while starting`, { details: { stderr: exit.stderrTail } });
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
+  return new FaasError('INSTANCE_CRASHED', `an instance of "${spec.functionName}" ${how} while starting${exit.stderrTail ? `: ${exit.stderrTail.trim().split('\n').slice(-3).join(' | ')}` : ''}`, {
+    details: { stderr: exit.stderrTail },
+    cause: e,
+  });
+}
+
+class ProcessInstance implements RunningInstance {
+  readonly id: string;
+  readonly pid: number | undefined;
+  channel!: ShimChannel;
+  readonly exited: Promise<ExitInfo>;
+  private stderrTail = '';
+  private killedByUs = false;
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    spec: InstanceSpec,
+    private readonly child: ChildProcess,
+    private readonly cgroup: InstanceCgroup | null,
+    private readonly listener: ShimListener,
+    private readonly hostDir: string,
+    private readonly logger: Logger,
+    private readonly forget: () => void,
+  ) {
+    this.id = spec.instanceId;
+    this.pid = child.pid;
+    child.stderr!.on('data', (d: Buffer) => {
+      this.stderrTail = (this.stderrTail + d.toString()).slice(-STDERR_TAIL_BYTES);
+      if (logger.isLevelEnabled('debug')) logger.debug({ instance: this.id, stderr: d.toString().trimEnd() }, 'instance stderr');
+    });
+    child.stdout!.on('data', (d: Buffer) => {
+      if (logger.isLevelEnabled('debug')) logger.debug({ instance: this.id, stdout: d.toString().trimEnd() }, 'instance stdout');
+    });
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      const done = async (code: number | null, signal: NodeJS.Signals | null) => {
+        // OOM first: the kernel's kill looks like any SIGKILL from outside.
+        const oom = this.cgroup ? await this.cgroup.oomKilled().catch(() => false) : false;
+        const reason = oom ? 'oom' : this.killedByUs ? 'killed' : this.stopping ? 'stopped' : 'crash';
+        resolve({ reason, code, signal, stderrTail: this.stderrTail });
+      };
+      child.once('exit', (code, signal) => void done(code, signal));
+      child.once('error', (err) => {
+        this.stderrTail += `\nspawn failed: ${err.message}`;
+        void done(null, null);
+      });
+    });
+  }
+
+  /** Accept the shim's connection, wait for ready, send init; all raced against its exit. */
+  async connect(spec: InstanceSpec, codeDirInside: string, signal?: AbortSignal): Promise<void> {
+    const died = this.exited.then((exit): never => {
+      throw new FaasError('INSTANCE_CRASHED', `shim exited (${exit.signal ?? exit.code}) before it was ready`);
+    });
+    died.catch(() => undefined);
+    const socket = await Promise.race([this.listener.nextConnection(signal), died]);
+    this.channel = new ShimChannel(socket);
+    await Promise.race([this.channel.ready, died]);
+    await Promise.race([
+      this.channel.init(
+        { name: spec.functionName, version: spec.version, dir: codeDirInside, file: spec.file, ...(spec.handler ? { handler: spec.handler } : {}) },
+        spec.environment,
+      ),
+      died,
+    ]);
+    // No more connections are expected: a second one would be someone else's.
+    void this.listener.close();
+  }
+
+  async kill(): Promise<ExitInfo> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.killedByUs = true;
+      if (this.cgroup) await this.cgroup.killAll().catch(() => undefined);
+      try {
+        // The process group: the trampoline/bwrap and everything under it.
+        if (this.child.pid) process.kill(-this.child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    return this.exited;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.channel?.destroy();
+      // Closing the socket ends the shim (it exits on EOF); give it a moment, then kill.
+      const gone = await Promise.race([this.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 500).unref())]);
+      if (!gone) {
+        if (this.cgroup) await this.cgroup.killAll().catch(() => undefined);
+        try {
+          if (this.child.pid) process.kill(-this.child.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+        await this.exited;
+      }
+      await this.listener.close().catch(() => undefined);
+      if (this.cgroup) await this.cgroup.remove().catch((e) => this.logger.warn({ instance: this.id, err: (e as Error).message }, 'cgroup not removed'));
+      await fs.rm(this.hostDir, { recursive: true, force: true }).catch(() => undefined);
+      this.forget();
+    })();
+    return this.stopping;
+  }
+
+  async usage(): Promise<InstanceUsage | null> {
+    if (this.cgroup) return this.cgroup.usage().catch(() => null);
+    return null;
+  }
+}

@@ -1,0 +1,214 @@
+// Routes invocations to the pool of their function, keeps pools in step with the registry
+// (deploy, update, delete), reaps idle instances, and owns the drivers' lifecycle.
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import { FaasError } from '../errors.js';
+import type { FunctionLifecycle } from '../registry/function-service.js';
+import { cpuCores, entryFile, memoryBytes, type FunctionRecord } from '../registry/function-model.js';
+import type { ExecutionApi, InstanceCounts } from './api.js';
+import type { DependencyInstaller } from './dependencies.js';
+import type { Driver, DriverHealth, ExecutionMode, ExitInfo } from './driver.js';
+import { CapacityGate, FunctionPool, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool.js';
+import type { InvokeRequest } from './shim-channel.js';
+
+/** Per-instance pids limit: enough for a runtime's own threads (node starts ~11) and a few children. */
+const PIDS_LIMIT = 256;
+
+export interface InstanceInfo {
+  id: string;
+  function: string;
+  version: number;
+  mode: ExecutionMode;
+  state: string;
+  pid: number | null;
+  container_id: string | null;
+  age_seconds: number;
+  idle_seconds: number;
+  invocations: number;
+}
+
+export interface ManagerOptions {
+  config: LoadedConfig;
+  drivers: Partial<Record<ExecutionMode, Driver>>;
+  /** Why a mode has no driver (shown in /health and deploy errors). */
+  unavailable?: Partial<Record<ExecutionMode, string>>;
+  installer?: DependencyInstaller;
+  logger: Logger;
+  onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void;
+}
+
+interface PoolEntry {
+  pool: FunctionPool;
+  mode: ExecutionMode;
+  timeoutMs: number;
+}
+
+export class ExecutionManager implements ExecutionApi, FunctionLifecycle {
+  private readonly pools = new Map<string, PoolEntry>();
+  private readonly capacity: CapacityGate;
+  private readonly reaper: NodeJS.Timeout;
+  private readonly ttlMs: number;
+  private closed = false;
+
+  constructor(private readonly opts: ManagerOptions) {
+    const sys = opts.config.system;
+    this.capacity = new CapacityGate(sys.max_concurrent_functions);
+    this.ttlMs = sys.warm_instance_ttl * 1000;
+    // One sweep for every pool instead of a timer per idle instance (keeps timers off the hot path).
+    const every = Math.max(250, Math.min(this.ttlMs / 4, 30_000));
+    this.reaper = setInterval(() => {
+      for (const e of this.pools.values()) e.pool.reap(this.ttlMs);
+    }, every);
+    this.reaper.unref();
+  }
+
+  // --- ExecutionApi (gateway side) ---
+
+  async health(): Promise<Record<string, DriverHealth>> {
+    const out: Record<string, DriverHealth> = {};
+    for (const mode of ['process', 'container'] as const) {
+      const d = this.opts.drivers[mode];
+      out[mode] = d ? await d.health() : { ok: false, detail: this.opts.unavailable?.[mode] ?? 'not configured' };
+    }
+    return out;
+  }
+
+  instanceCounts(name: string): InstanceCounts {
+    return this.pools.get(name)?.pool.counts() ?? { total: 0, starting: 0, idle: 0, busy: 0, stopping: 0 };
+  }
+
+  /** Hot path: one map lookup, no registry query. */
+  invoke(name: string, req: Omit<InvokeRequest, 'timeoutMs'>): Promise<InvokeOutcome> {
+    const entry = this.pools.get(name);
+    if (!entry) return Promise.reject(new FaasError('FUNCTION_NOT_FOUND', `function "${name}" does not exist`, { details: { function: name } }));
+    if (this.closed) return Promise.reject(new FaasError('DRAINING', 'faasd is shutting down', { retryAfter: 5 }));
+    return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs });
+  }
+
+  modeOf(name: string): ExecutionMode | null {
+    return this.pools.get(name)?.mode ?? null;
+  }
+
+  listInstances(): InstanceInfo[] {
+    const now = Date.now();
+    const out: InstanceInfo[] = [];
+    for (const [name, e] of this.pools) {
+      for (const i of e.pool.list()) {
+        out.push({
+          id: i.id,
+          function: name,
+          version: i.version,
+          mode: e.mode,
+          state: i.state,
+          pid: i.running?.pid ?? null,
+          container_id: i.running?.containerId ?? null,
+          age_seconds: Math.round((now - i.createdAt) / 100) / 10,
+          idle_seconds: i.state === 'idle' ? Math.round((now - i.lastUsedAt) / 100) / 10 : 0,
+          invocations: i.invocations,
+        });
+      }
+    }
+    return out;
+  }
+
+  async stopInstance(id: string): Promise<void> {
+    for (const e of this.pools.values()) {
+      if (await e.pool.stopInstance(id)) return;
+    }
+    throw new FaasError('INSTANCE_NOT_FOUND', `no instance "${id}"`, { details: { instance: id } });
+  }
+
+  instancesOf(name: string): PoolInstance[] {
+    return this.pools.get(name)?.pool.list() ?? [];
+  }
+
+  // --- FunctionLifecycle (registry side) ---
+
+  async prepareCode(rec: FunctionRecord, dir: string): Promise<void> {
+    if (rec.config.dependencies.length > 0) {
+      if (!this.opts.installer) throw new FaasError('DEPLOY_FAILED', 'dependencies cannot be installed: no installer configured');
+      await this.opts.installer.install(rec.runtime, rec.config.dependencies, dir);
+    }
+  }
+
+  async validateDeploy(rec: FunctionRecord): Promise<void> {
+    const mode = rec.config.execution_mode;
+    const driver = this.opts.drivers[mode];
+    if (!driver) {
+      throw new FaasError('DEPLOY_FAILED', `${mode} mode is not available on this daemon: ${this.opts.unavailable?.[mode] ?? 'not configured'}`, {
+        details: { field: 'config.execution_mode' },
+      });
+    }
+    await driver.prepare(rec.runtime);
+  }
+
+  async deployed(rec: FunctionRecord, codeDir: string): Promise<void> {
+    const mode = rec.config.execution_mode;
+    const driver = this.opts.drivers[mode];
+    if (!driver) {
+      this.opts.logger.warn({ function: rec.name, mode }, `function not served: ${mode} mode is unavailable`);
+      return;
+    }
+    const pf = this.poolFunction(rec, codeDir);
+    const cur = this.pools.get(rec.name);
+    if (cur && cur.mode === mode) {
+      if (cur.pool.version === rec.version) return;
+      cur.pool.update(pf);
+      cur.timeoutMs = pf.timeoutMs;
+      return;
+    }
+    if (cur) void cur.pool.close();
+    const pool = new FunctionPool(pf, {
+      driver,
+      capacity: this.capacity,
+      logger: this.opts.logger,
+      coldStartTimeoutMs: this.opts.config.system.cold_start_timeout * 1000,
+      queueLimit: Math.max(64, pf.maxInstances * 64),
+      onInstanceGone: (_inst, exit) => this.opts.onInstanceGone?.(rec.name, mode, exit),
+    });
+    this.pools.set(rec.name, { pool, mode, timeoutMs: pf.timeoutMs });
+    pool.ensureMinimum();
+  }
+
+  async removed(name: string): Promise<void> {
+    const e = this.pools.get(name);
+    if (!e) return;
+    this.pools.delete(name);
+    await e.pool.close();
+  }
+
+  /** Daemon shutdown: stop every instance of every pool, then the drivers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.reaper);
+    await Promise.all([...this.pools.values()].map((e) => e.pool.destroy()));
+    this.pools.clear();
+    await Promise.all(Object.values(this.opts.drivers).map((d) => d?.close()));
+  }
+
+  private poolFunction(rec: FunctionRecord, codeDir: string): PoolFunction {
+    const c = rec.config;
+    return {
+      name: rec.name,
+      version: rec.version,
+      timeoutMs: Math.round(c.timeout * 1000),
+      minInstances: c.min_instances,
+      maxInstances: c.max_instances,
+      spec: (instanceId) => ({
+        instanceId,
+        functionName: rec.name,
+        version: rec.version,
+        runtime: rec.runtime,
+        codeDir,
+        file: entryFile(rec.runtime),
+        ...(rec.handler ? { handler: rec.handler } : {}),
+        environment: c.environment,
+        memoryBytes: memoryBytes(c),
+        cpus: cpuCores(c),
+        pidsLimit: PIDS_LIMIT,
+        network: c.network,
+      }),
+    };
+  }
+}

@@ -1,0 +1,376 @@
+// One function's instances: states, FIFO wait queue, round-robin over idle instances,
+// min/max, version roll-over, replacement after a death. Written once for both modes: it
+// knows a Driver and nothing of processes or containers.
+import crypto from 'node:crypto';
+import type { Logger } from 'pino';
+import { FaasError } from '../errors.js';
+import type { Driver, ExitInfo, InstanceSpec, RunningInstance } from './driver.js';
+import type { InvokeRequest, InvokeResult } from './shim-channel.js';
+
+export type InstanceState = 'starting' | 'idle' | 'busy' | 'stopping';
+
+export interface PoolFunction {
+  name: string;
+  version: number;
+  /** Builds the driver spec for a new instance of this version. */
+  spec(instanceId: string): InstanceSpec;
+  timeoutMs: number;
+  minInstances: number;
+  maxInstances: number;
+}
+
+/** Shared across pools: max_concurrent_functions. */
+export class CapacityGate {
+  used = 0;
+  constructor(readonly max: number) {}
+  tryTake(): boolean {
+    if (this.used >= this.max) return false;
+    this.used += 1;
+    return true;
+  }
+  give(): void {
+    this.used = Math.max(0, this.used - 1);
+  }
+}
+
+export interface PoolInstance {
+  readonly id: string;
+  readonly version: number;
+  state: InstanceState;
+  running: RunningInstance | null;
+  readonly createdAt: number;
+  lastUsedAt: number;
+  invocations: number;
+  /** Started because a request was waiting (its first request is a cold start). */
+  readonly onDemand: boolean;
+}
+
+export interface InvokeOutcome {
+  result: InvokeResult;
+  instanceId: string;
+  coldStart: boolean;
+  /** ms spent waiting for an instance (queue or cold start). */
+  waitMs: number;
+}
+
+export interface PoolOptions {
+  driver: Driver;
+  capacity: CapacityGate;
+  logger: Logger;
+  /** Bound on how long a request may wait for an instance, and an instance may take to start. */
+  coldStartTimeoutMs: number;
+  queueLimit: number;
+  onInstanceGone?: (inst: PoolInstance, exit: ExitInfo) => void;
+}
+
+interface Waiter {
+  resolve(inst: PoolInstance): void;
+  reject(err: Error): void;
+  enqueuedAt: number;
+  timer: NodeJS.Timeout;
+}
+
+export class FunctionPool {
+  private fn: PoolFunction;
+  private readonly instances = new Map<string, PoolInstance>();
+  /** Idle instances of the current version, oldest-idle first: taking from the front is round-robin. */
+  private idle: PoolInstance[] = [];
+  private readonly waiters: Waiter[] = [];
+  private starting = 0;
+  private closed = false;
+
+  constructor(fn: PoolFunction, private readonly opts: PoolOptions) {
+    this.fn = fn;
+  }
+
+  get name(): string {
+    return this.fn.name;
+  }
+
+  get version(): number {
+    return this.fn.version;
+  }
+
+  get queueDepth(): number {
+    return this.waiters.length;
+  }
+
+  list(): PoolInstance[] {
+    return [...this.instances.values()];
+  }
+
+  counts(): { total: number; starting: number; idle: number; busy: number; stopping: number } {
+    const c = { total: 0, starting: 0, idle: 0, busy: 0, stopping: 0 };
+    for (const i of this.instances.values()) {
+      c.total += 1;
+      c[i.state] += 1;
+    }
+    return c;
+  }
+
+  /** Keep min_instances of the current version (at deploy, at boot, after a death). */
+  ensureMinimum(): void {
+    if (this.closed) return;
+    const live = this.liveCurrent();
+    for (let n = live; n < this.fn.minInstances; n++) {
+      if (!this.startInstance(false)) break;
+    }
+  }
+
+  /** A new version: new requests go to new instances, old ones finish what they run and stop. */
+  update(fn: PoolFunction): void {
+    this.fn = fn;
+    const oldIdle = this.idle;
+    this.idle = [];
+    for (const inst of oldIdle) void this.retire(inst);
+    this.ensureMinimum();
+    this.startForWaiters();
+  }
+
+  async invoke(req: InvokeRequest): Promise<InvokeOutcome> {
+    if (this.closed) throw new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`);
+    const t0 = performance.now();
+    const inst = this.idle.shift() ?? (await this.waitForInstance());
+    const waitMs = performance.now() - t0;
+    const coldStart = inst.onDemand && inst.invocations === 0;
+    inst.state = 'busy';
+    inst.invocations += 1;
+    try {
+      const result = await this.runOn(inst, req);
+      return { result, instanceId: inst.id, coldStart, waitMs };
+    } catch (e) {
+      if (e instanceof FaasError) e.instance = { id: inst.id, coldStart };
+      throw e;
+    } finally {
+      inst.lastUsedAt = Date.now();
+      this.release(inst);
+    }
+  }
+
+  /** Stop idle instances above min_instances that have been idle longer than `ttlMs`. */
+  reap(ttlMs: number, now = Date.now()): void {
+    let keep = this.liveCurrent();
+    for (const inst of [...this.idle]) {
+      if (keep <= this.fn.minInstances) break;
+      if (now - inst.lastUsedAt >= ttlMs) {
+        keep -= 1;
+        this.opts.logger.debug({ function: this.fn.name, instance: inst.id }, 'idle instance past its TTL: stopping');
+        void this.retire(inst);
+      }
+    }
+  }
+
+  /** Stop one instance by id (DELETE /instances/:id). */
+  async stopInstance(id: string): Promise<boolean> {
+    const inst = this.instances.get(id);
+    if (!inst) return false;
+    if (inst.state === 'busy' && inst.running) {
+      // An operator asked: the in-flight call ends as a crash of that instance.
+      await inst.running.kill();
+    } else {
+      await this.retire(inst);
+    }
+    return true;
+  }
+
+  /** Delete: refuse waiters, stop idle instances now, busy ones when their call ends. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`));
+    }
+    const idle = this.idle;
+    this.idle = [];
+    await Promise.all(idle.map((i) => this.retire(i)));
+  }
+
+  /** Immediate: kill everything (daemon shutdown after the grace period). */
+  async destroy(): Promise<void> {
+    await this.close();
+    await Promise.all(
+      [...this.instances.values()].map(async (i) => {
+        if (i.running) await i.running.stop();
+      }),
+    );
+  }
+
+  // --- internals ---
+
+  private liveCurrent(): number {
+    let n = 0;
+    for (const i of this.instances.values()) if (i.version === this.fn.version && i.state !== 'stopping') n += 1;
+    return n;
+  }
+
+  private waitForInstance(): Promise<PoolInstance> {
+    if (this.waiters.length >= this.opts.queueLimit) {
+      throw new FaasError('OVERLOADED', `function "${this.fn.name}" has ${this.waiters.length} requests queued already; retry later`, { retryAfter: 1 });
+    }
+    return new Promise<PoolInstance>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        enqueuedAt: Date.now(),
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(
+            new FaasError('OVERLOADED', `no instance of "${this.fn.name}" became free within ${this.opts.coldStartTimeoutMs / 1000}s (max_instances ${this.fn.maxInstances})`, {
+              retryAfter: 1,
+            }),
+          );
+        }, this.opts.coldStartTimeoutMs),
+      };
+      this.waiters.push(waiter);
+      this.startForWaiters();
+    });
+  }
+
+  /** Start as many instances as waiters need beyond those already starting, within the caps. */
+  private startForWaiters(): void {
+    while (!this.closed && this.waiters.length > this.starting) {
+      if (this.liveCurrent() >= this.fn.maxInstances) return;
+      if (!this.startInstance(true)) return;
+    }
+  }
+
+  private startInstance(onDemand: boolean): boolean {
+    if (!this.opts.capacity.tryTake()) {
+      this.opts.logger.warn({ function: this.fn.name, max: this.opts.capacity.max }, 'max_concurrent_functions reached: not starting another instance');
+      return false;
+    }
+    const fn = this.fn;
+    const id = `${fn.name.slice(0, 40)}-${crypto.randomBytes(4).toString('hex')}`;
+    const inst: PoolInstance = { id, version: fn.version, state: 'starting', running: null, createdAt: Date.now(), lastUsedAt: Date.now(), invocations: 0, onDemand };
+    this.instances.set(id, inst);
+    this.starting += 1;
+    const t0 = performance.now();
+    this.opts.driver.start(fn.spec(id)).then(
+      (running) => {
+        this.starting -= 1;
+        inst.running = running;
+        this.opts.logger.debug({ function: fn.name, instance: id, ms: Math.round(performance.now() - t0) }, 'instance started');
+        void running.exited.then((exit) => this.onExit(inst, exit));
+        if (this.closed || fn.version !== this.fn.version || inst.state === 'stopping') {
+          void this.retire(inst);
+          return;
+        }
+        this.release(inst);
+      },
+      (err: Error) => {
+        this.starting -= 1;
+        this.instances.delete(id);
+        this.opts.capacity.give();
+        this.opts.logger.warn({ function: fn.name, instance: id, err: err.message }, 'instance failed to start');
+        // The request this start was for gets the error. If nothing else could serve the
+        // rest, they get it too: retrying a start that just failed would only loop.
+        const first = this.waiters.shift();
+        if (first) {
+          clearTimeout(first.timer);
+          first.reject(err);
+        }
+        if (this.starting === 0 && this.liveCurrent() === 0) {
+          for (const w of this.waiters.splice(0)) {
+            clearTimeout(w.timer);
+            w.reject(err);
+          }
+        }
+      },
+    );
+    return true;
+  }
+
+  /** Hand a free instance to the oldest waiter, or park it idle. */
+  private release(inst: PoolInstance): void {
+    if (!this.instances.has(inst.id) || inst.state === 'stopping' || !inst.running) return;
+    if (this.closed || inst.version !== this.fn.version) {
+      inst.state = 'idle'; // its call is over: retire() stops idle instances
+      void this.retire(inst);
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      clearTimeout(waiter.timer);
+      inst.state = 'busy';
+      waiter.resolve(inst);
+      return;
+    }
+    inst.state = 'idle';
+    this.idle.push(inst);
+  }
+
+  private async runOn(inst: PoolInstance, req: InvokeRequest): Promise<InvokeResult> {
+    const running = inst.running!;
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
+    const timeoutError = () =>
+      new FaasError('INSTANCE_TIMEOUT', `function "${this.fn.name}" did not answer within its timeout of ${this.fn.timeoutMs / 1000}s`, {
+        details: { timeout_seconds: this.fn.timeoutMs / 1000 },
+      });
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // The instance may be stuck anywhere (a loop, a blocking call): kill it whole.
+        timedOut = true;
+        inst.state = 'stopping';
+        void running.kill().finally(() => reject(timeoutError()));
+      }, this.fn.timeoutMs);
+    });
+    const died = running.exited.then((exit): never => {
+      throw exitError(this.fn.name, exit);
+    });
+    try {
+      return await Promise.race([running.channel.invoke(req), timeout, died]);
+    } catch (e) {
+      if (timedOut) throw timeoutError();
+      if (e instanceof FaasError && e.code === 'INSTANCE_CRASHED') {
+        // The connection dropped: wait briefly for the real exit reason (OOM vs crash).
+        const exit = await Promise.race([running.exited, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+        if (timedOut) throw timeoutError();
+        if (exit) throw exitError(this.fn.name, exit);
+      }
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      died.catch(() => undefined);
+      timeout.catch(() => undefined);
+    }
+  }
+
+  private onExit(inst: PoolInstance, exit: ExitInfo): void {
+    if (!this.instances.has(inst.id)) return;
+    const expected = inst.state === 'stopping';
+    this.instances.delete(inst.id);
+    this.idle = this.idle.filter((i) => i !== inst);
+    this.opts.capacity.give();
+    inst.state = 'stopping';
+    if (!expected || exit.reason !== 'stopped') {
+      this.opts.logger.info({ function: this.fn.name, instance: inst.id, reason: exit.reason, code: exit.code, signal: exit.signal }, 'instance exited');
+    }
+    this.opts.onInstanceGone?.(inst, exit);
+    // Release what the instance held (cgroup, directory, container) and replace it.
+    void inst.running?.stop();
+    this.ensureMinimum();
+    this.startForWaiters();
+  }
+
+  private async retire(inst: PoolInstance): Promise<void> {
+    if (inst.state === 'stopping') return;
+    if (inst.state === 'busy') {
+      // Finishes its call first: release() sees the outdated version / closed pool and retires it.
+      return;
+    }
+    inst.state = 'stopping';
+    this.idle = this.idle.filter((i) => i !== inst);
+    if (inst.running) await inst.running.stop();
+  }
+}
+
+export function exitError(name: string, exit: ExitInfo): FaasError {
+  const details = { exit_code: exit.code, signal: exit.signal, stderr: exit.stderrTail.slice(-2000) };
+  if (exit.reason === 'oom') {
+    return new FaasError('OUT_OF_MEMORY', `function "${name}" ran out of memory and was killed by the kernel`, { details });
+  }
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
+  return new FaasError('INSTANCE_CRASHED', `the instance running "${name}" ${how} during the call`, { details });
+}

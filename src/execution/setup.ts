@@ -1,0 +1,95 @@
+// Builds the execution side from the config: interpreters, sandbox, drivers, manager.
+// A mode that cannot work here is reported (health, deploy 422) instead of crashing boot,
+// unless it is the configured default mode.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import { FaasError } from '../errors.js';
+import { LocalDependencyInstaller } from './dependencies.js';
+import type { Driver, ExecutionMode, ExitInfo, RuntimeName } from './driver.js';
+import { ProcessDriver } from './drivers/process.js';
+import { ExecutionManager } from './manager.js';
+import { CgroupManager } from './sandbox/cgroups.js';
+import { checkSandboxTools, resolveInterpreter } from './sandbox/launcher.js';
+
+export const RUNTIMES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'runtimes');
+
+/** Stable per registry: a restarted daemon finds its own leftovers, two daemons never share. */
+export function daemonId(config: LoadedConfig): string {
+  return crypto.createHash('sha256').update(config.system.registry_path).digest('hex').slice(0, 10);
+}
+
+export interface ExecutionSetup {
+  manager: ExecutionManager;
+  interpreters: Partial<Record<RuntimeName, { path: string; version: string }>>;
+}
+
+export async function setUpExecution(
+  config: LoadedConfig,
+  logger: Logger,
+  hooks: { onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void } = {},
+): Promise<ExecutionSetup> {
+  const sys = config.system;
+  const id = daemonId(config);
+  const drivers: Partial<Record<ExecutionMode, Driver>> = {};
+  const unavailable: Partial<Record<ExecutionMode, string>> = {};
+
+  const interpreters: ExecutionSetup['interpreters'] = {};
+  for (const rt of ['python', 'node'] as const) {
+    try {
+      interpreters[rt] = resolveInterpreter(rt, sys.interpreters[rt] || undefined);
+    } catch (e) {
+      logger.warn({ runtime: rt, err: (e as Error).message }, 'runtime unavailable');
+    }
+  }
+
+  try {
+    const level = sys.process_isolation_level;
+    let cgroups: CgroupManager | null = null;
+    if (level !== 'none') {
+      const d = await CgroupManager.detect({ prefix: `faasd-${id}` });
+      if (!d.manager) throw new Error(`isolation level ${level} needs cgroups: ${d.detail} (run as root, or set process_isolation_level: none)`);
+      cgroups = d.manager;
+      const stale = await cgroups.removeStale();
+      if (stale > 0) logger.info({ count: stale }, 'removed cgroups left by a previous run');
+    }
+    if (level === 'strict') {
+      const tools = checkSandboxTools();
+      if (!tools.ok) throw new Error(`strict isolation needs bubblewrap: ${tools.detail}`);
+    }
+    const runBase = process.getuid?.() === 0 ? '/run/faasd' : path.join(os.tmpdir(), `faasd-run-${process.getuid?.() ?? 'u'}`);
+    const runRoot = path.join(runBase, id);
+    fs.rmSync(runRoot, { recursive: true, force: true });
+    fs.mkdirSync(runRoot, { recursive: true, mode: 0o711 });
+    drivers.process = new ProcessDriver({
+      level,
+      runRoot,
+      cgroups,
+      interpreters: { python: interpreters.python?.path ?? '/usr/bin/python3', node: interpreters.node?.path ?? '/usr/bin/node' },
+      runtimesDir: RUNTIMES_DIR,
+      startTimeoutMs: sys.cold_start_timeout * 1000,
+      logger,
+    });
+    logger.info({ isolation: level, cgroup: cgroups?.version ?? 'none', run_dir: runRoot }, 'process mode ready');
+  } catch (e) {
+    unavailable.process = (e as Error).message;
+    if (sys.default_mode === 'process') throw new FaasError('CONFIG_INVALID', `process mode (the default mode) cannot run here: ${(e as Error).message}`);
+    logger.warn({ reason: unavailable.process }, 'process mode unavailable');
+  }
+
+  unavailable.container = sys.disable_container ? 'disabled by configuration (FAAS_DISABLE_CONTAINER)' : 'container mode is not built yet';
+
+  const manager = new ExecutionManager({
+    config,
+    drivers,
+    unavailable,
+    installer: new LocalDependencyInstaller({ pythonPath: interpreters.python?.path ?? '/usr/bin/python3' }),
+    logger,
+    ...(hooks.onInstanceGone ? { onInstanceGone: hooks.onInstanceGone } : {}),
+  });
+  return { manager, interpreters };
+}

@@ -1,0 +1,56 @@
+// buildApp(deps): the Fastify gateway, separate from listening (tests use app.inject()).
+import crypto from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import type { ExecutionApi } from '../execution/api.js';
+import type { FunctionService } from '../registry/function-service.js';
+import { KeyRing, registerAuth } from './auth.js';
+import { registerErrorHandling } from './error-handler.js';
+import { functionRoutes } from './routes/functions.js';
+import { healthRoutes } from './routes/health.js';
+import { instanceRoutes } from './routes/instances.js';
+import { invokeRoutes } from './routes/invoke.js';
+
+export interface AppDeps {
+  config: LoadedConfig;
+  functions: FunctionService;
+  logger: Logger;
+  /** Absent until an execution manager is wired in; /invoke then answers 501. */
+  execution?: ExecutionApi;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { system, rate_limit } = deps.config;
+  const app = Fastify({
+    // pino's Logger and fastify's base logger type differ only in generics.
+    loggerInstance: deps.logger as unknown as FastifyBaseLogger,
+    // One info line per request is ours (onResponse below), not fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    // Never trust a client-sent request id; ours are random and short.
+    requestIdHeader: false,
+    genReqId: () => crypto.randomBytes(8).toString('hex'),
+    trustProxy: rate_limit.trusted_proxies.length > 0 ? [...rate_limit.trusted_proxies] : false,
+    bodyLimit: system.max_request_body,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  registerErrorHandling(app);
+  registerAuth(app, new KeyRing(deps.config.api_keys));
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-faas-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.routeOptions.url === '/invoke/:name' || req.routeOptions.url === '/invoke/:name/*') return; // logged by invoke
+    req.log.info({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, key_name: req.apiKey?.name }, 'request');
+  });
+
+  await app.register(async (scope) => healthRoutes(scope, deps));
+  await app.register(async (scope) => functionRoutes(scope, deps));
+  await app.register(async (scope) => invokeRoutes(scope, deps));
+  await app.register(async (scope) => instanceRoutes(scope, deps));
+  return app;
+}

@@ -1,0 +1,91 @@
+// Bearer-key authentication and scopes. Keys are stored as SHA-256 digests and compared in
+// constant time against every configured key (no early exit), so neither the key's content
+// nor which key matched leaks through timing.
+import crypto from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { FaasError } from '../errors.js';
+import type { ApiKeyConfig, RateLimitSpec, Scope } from '../config/schema.js';
+
+export interface AuthenticatedKey {
+  name: string;
+  scopes: ReadonlySet<Scope>;
+  rateLimit?: RateLimitSpec;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    apiKey: AuthenticatedKey | null;
+  }
+  interface FastifyContextConfig {
+    /** Scope a route needs; undefined = public route. */
+    scope?: Scope;
+    /** For public routes that may still require a key (e.g. /metrics with metrics_auth). */
+    optionalAuth?: boolean;
+  }
+}
+
+interface StoredKey {
+  digest: Buffer;
+  key: AuthenticatedKey;
+}
+
+export class KeyRing {
+  private readonly keys: StoredKey[];
+
+  constructor(configured: readonly ApiKeyConfig[]) {
+    this.keys = configured.map((k) => {
+      const key: AuthenticatedKey = { name: k.name, scopes: new Set(k.scopes) };
+      if (k.rate_limit) key.rateLimit = k.rate_limit;
+      return {
+        digest: k.key_sha256 ? Buffer.from(k.key_sha256.toLowerCase(), 'hex') : crypto.createHash('sha256').update(k.key ?? '').digest(),
+        key,
+      };
+    });
+  }
+
+  lookup(token: string): AuthenticatedKey | null {
+    const digest = crypto.createHash('sha256').update(token).digest();
+    let found: AuthenticatedKey | null = null;
+    for (const k of this.keys) {
+      if (crypto.timingSafeEqual(digest, k.digest)) found = k.key;
+    }
+    return found;
+  }
+}
+
+const BEARER_RE = /^Bearer[ \t]+([^\s]+)[ \t]*$/i;
+
+export function extractBearer(header: string | undefined): string | null {
+  if (!header) return null;
+  const m = BEARER_RE.exec(header);
+  return m ? m[1]! : null;
+}
+
+function unauthorized(reply: FastifyReply, message: string, error?: string): FaasError {
+  reply.header('WWW-Authenticate', error ? `Bearer realm="faasd", error="${error}"` : 'Bearer realm="faasd"');
+  return new FaasError('UNAUTHORIZED', message);
+}
+
+/** Registers the onRequest hook on `app` (call before routes; not encapsulated on purpose). */
+export function registerAuth(app: FastifyInstance, ring: KeyRing, onAuthFailure?: (req: FastifyRequest) => void): void {
+  app.decorateRequest('apiKey', null);
+  app.addHook('onRequest', async (req, reply) => {
+    const cfg = req.routeOptions.config;
+    const scope = cfg?.scope;
+    if (!scope && !cfg?.optionalAuth) return;
+    const token = extractBearer(req.headers.authorization);
+    if (!token) {
+      onAuthFailure?.(req);
+      throw unauthorized(reply, 'an API key is required: send "Authorization: Bearer <key>"');
+    }
+    const key = ring.lookup(token);
+    if (!key) {
+      onAuthFailure?.(req);
+      throw unauthorized(reply, 'the API key is not valid', 'invalid_token');
+    }
+    req.apiKey = key;
+    if (scope && !key.scopes.has(scope)) {
+      throw new FaasError('FORBIDDEN', `the key "${key.name}" lacks the "${scope}" scope this route needs`, { details: { required_scope: scope } });
+    }
+  });
+}

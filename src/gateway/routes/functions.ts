@@ -1,0 +1,72 @@
+// /functions: create, list, read, update, delete. Bodies are JSON only (415 otherwise);
+// shape is checked by schema here, meaning by registry/function-model.ts.
+import type { FastifyInstance } from 'fastify';
+import type { FunctionRecord } from '../../registry/function-model.js';
+import type { AppDeps } from '../app.js';
+
+const nameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', maxLength: 63 } },
+} as const;
+
+const bodyProps = {
+  name: { type: 'string' },
+  code: { type: 'string' },
+  runtime: { type: 'string' },
+  handler: { type: ['string', 'null'] },
+  config: { type: 'object' },
+} as const;
+
+const createBody = { type: 'object', required: ['name', 'code'], additionalProperties: false, properties: bodyProps } as const;
+const updateBody = { type: 'object', additionalProperties: false, minProperties: 1, properties: bodyProps } as const;
+
+export function summary(rec: FunctionRecord) {
+  return {
+    name: rec.name,
+    runtime: rec.runtime,
+    handler: rec.handler,
+    version: rec.version,
+    execution_mode: rec.config.execution_mode,
+    source: rec.source,
+    created_at: rec.created_at,
+    updated_at: rec.updated_at,
+  };
+}
+
+export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  // JSON only on these routes: text/plain would otherwise be parsed and then fail as "not an object".
+  app.removeContentTypeParser('text/plain');
+  const bodyLimit = deps.config.system.max_code_size * 2 + 64 * 1024;
+
+  const details = (rec: FunctionRecord) => ({
+    ...summary(rec),
+    code: rec.code,
+    config: rec.config,
+    instances: deps.execution?.instanceCounts(rec.name) ?? { total: 0 },
+  });
+
+  app.get('/functions', { config: { scope: 'manage' } }, async () => {
+    const functions = deps.functions.list().map((r) => ({ ...summary(r), instances: deps.execution?.instanceCounts(r.name) ?? { total: 0 } }));
+    return { functions, count: functions.length };
+  });
+
+  app.post('/functions', { config: { scope: 'manage' }, bodyLimit, schema: { body: createBody } }, async (req, reply) => {
+    const rec = await deps.functions.create(req.body as Record<string, unknown>);
+    reply.code(201).header('Location', `/functions/${rec.name}`);
+    return details(rec);
+  });
+
+  app.get('/functions/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req) => {
+    return details(deps.functions.get((req.params as { name: string }).name));
+  });
+
+  app.put('/functions/:name', { config: { scope: 'manage' }, bodyLimit, schema: { params: nameParams, body: updateBody } }, async (req) => {
+    return details(await deps.functions.update((req.params as { name: string }).name, req.body as Record<string, unknown>));
+  });
+
+  app.delete('/functions/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req, reply) => {
+    await deps.functions.delete((req.params as { name: string }).name);
+    reply.code(204);
+  });
+}

@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../app.js';
+
+export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const started = Date.now();
+  app.get('/health', async (_req, reply) => {
+    const registryOk = deps.functions.healthy();
+    const drivers = deps.execution ? await deps.execution.health() : {};
+    const warnings: string[] = [];
+    if (deps.config.using_demo_keys) {
+      warnings.push('no api_keys configured: the public quick-start keys demo-key and admin-key are in force; run faasd --create-config');
+    }
+    for (const [mode, h] of Object.entries(drivers)) if (!h.ok) warnings.push(`${mode} mode unavailable: ${h.detail}`);
+    const status = registryOk ? (warnings.length ? 'degraded' : 'ok') : 'unhealthy';
+    reply.code(registryOk ? 200 : 503);
+    return {
+      status,
+      uptime_seconds: Math.round((Date.now() - started) / 1000),
+      registry: { ok: registryOk },
+      drivers,
+      default_mode: deps.config.system.default_mode,
+      using_demo_keys: deps.config.using_demo_keys,
+      warnings,
+    };
+  });
+}

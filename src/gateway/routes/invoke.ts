@@ -1,0 +1,66 @@
+// /invoke/:name and /invoke/:name/*: any method, any content type, body passed as bytes.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { FaasError } from '../../errors.js';
+import type { AppDeps } from '../app.js';
+
+// Never forwarded to a function: the caller's credentials, and hop-by-hop headers.
+const DROP_REQUEST = new Set(['authorization', 'proxy-authorization', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+// Never taken from a function's answer: framing is the gateway's job, and x-faas-* are ours.
+const DROP_RESPONSE = /^(content-length|transfer-encoding|connection|keep-alive|upgrade|trailer|x-faas-.*)$/i;
+
+const EMPTY = Buffer.alloc(0);
+
+export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  // Function bodies are opaque bytes: no JSON parsing in the gateway, any content type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const exec = deps.execution;
+
+  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!exec?.invoke) throw new FaasError('NOT_IMPLEMENTED', 'function execution is not available in this build');
+    const t0 = performance.now();
+    const params = req.params as { name: string; '*'?: string };
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v === undefined || DROP_REQUEST.has(k)) continue;
+      headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    }
+    const qIndex = req.url.indexOf('?');
+    let outcome;
+    try {
+      outcome = await exec.invoke(params.name, {
+        id: req.id,
+        method: req.method,
+        path: `/${params['*'] ?? ''}`,
+        query: (req.query ?? {}) as Record<string, string | string[]>,
+        headers,
+        body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
+      });
+    } catch (e) {
+      const ms = performance.now() - t0;
+      reply.header('x-faas-duration-ms', ms.toFixed(2));
+      const fe = e instanceof FaasError ? e : null;
+      if (fe?.instance) reply.header('x-faas-instance-id', fe.instance.id).header('x-faas-cold-start', String(fe.instance.coldStart));
+      req.log.info({ function: params.name, status: fe?.status ?? 500, code: fe?.code, ms: Math.round(ms * 100) / 100 }, 'invocation failed');
+      throw e;
+    }
+    const ms = performance.now() - t0;
+    const { result } = outcome;
+    for (const [k, v] of Object.entries(result.headers)) if (!DROP_RESPONSE.test(k)) reply.header(k, v);
+    reply
+      .code(result.status)
+      .header('x-faas-duration-ms', ms.toFixed(2))
+      .header('x-faas-cold-start', outcome.coldStart ? 'true' : 'false')
+      .header('x-faas-instance-id', outcome.instanceId);
+    req.log.info(
+      { function: params.name, status: result.status, ms: Math.round(ms * 100) / 100, cold_start: outcome.coldStart, instance: outcome.instanceId, query: qIndex >= 0 },
+      'invocation',
+    );
+    if (result.logs.length > 0 && req.log.level === 'debug') req.log.debug({ function: params.name, logs: result.logs }, 'function output');
+    exec.recordLogs?.(params.name, req.id, result.logs);
+    return reply.send(result.body);
+  };
+  const opts = { config: { scope: 'invoke' as const } };
+  app.all('/invoke/:name', opts, handler);
+  app.all('/invoke/:name/*', opts, handler);
+}

@@ -1,0 +1,195 @@
+// Create / update / delete functions: validation, the code directory, the registry row, and
+// the hooks that tell the execution side. Order matters for "nothing lost": code and
+// dependencies are in place and the runtime prepared before the row is written, so a failed
+// deploy leaves the previous version serving and no half-made function behind.
+import type { Logger } from 'pino';
+import { FaasError, badRequest } from '../errors.js';
+import type { DeclaredFunctionSpec } from '../config/load.js';
+import type { ExecutionMode } from '../execution/driver.js';
+import type { CodeStore, PrepareHook } from './code-store.js';
+import {
+  defaultConfig,
+  mergeConfig,
+  normaliseRuntime,
+  validateCode,
+  validateHandler,
+  validateName,
+  type FunctionRecord,
+} from './function-model.js';
+import type { RegistryStore } from './store.js';
+
+/** What the execution side wants to hear about. All optional so the registry runs alone. */
+export interface FunctionLifecycle {
+  /** Build step inside the version's temp dir (install dependencies). Throw DEPLOY_FAILED. */
+  prepareCode?(rec: FunctionRecord, dir: string): Promise<void>;
+  /** Before the row is written (e.g. the runtime image exists). Throw DEPLOY_FAILED. */
+  validateDeploy?(rec: FunctionRecord): Promise<void>;
+  /** After the row is written: roll instances to this version. */
+  deployed?(rec: FunctionRecord, codeDir: string): Promise<void>;
+  /** After the row is deleted: stop the function's instances. */
+  removed?(name: string): Promise<void>;
+}
+
+export interface FunctionServiceOptions {
+  store: RegistryStore;
+  code: CodeStore;
+  defaultMode: ExecutionMode;
+  maxCodeSize: number;
+  logger: Logger;
+  lifecycle?: FunctionLifecycle;
+}
+
+export class FunctionService {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  lifecycle: FunctionLifecycle;
+
+  constructor(private readonly opts: FunctionServiceOptions) {
+    this.lifecycle = opts.lifecycle ?? {};
+  }
+
+  get(name: string): FunctionRecord {
+    const rec = this.opts.store.get(name);
+    if (!rec) throw new FaasError('FUNCTION_NOT_FOUND', `function "${name}" does not exist`, { details: { function: name } });
+    return rec;
+  }
+
+  find(name: string): FunctionRecord | null {
+    return this.opts.store.get(name);
+  }
+
+  list(): FunctionRecord[] {
+    return this.opts.store.list();
+  }
+
+  healthy(): boolean {
+    return this.opts.store.healthy();
+  }
+
+  codeDir(rec: FunctionRecord): string {
+    return this.opts.code.versionDir(rec.name, rec.version);
+  }
+
+  async create(input: Record<string, unknown>, source: 'api' | 'yaml' = 'api'): Promise<FunctionRecord> {
+    const name = validateName(input.name);
+    return this.serial(name, async () => {
+      const code = this.checkCode(input.code);
+      const runtime = normaliseRuntime(input.runtime as string | undefined);
+      const handler = validateHandler(input.handler);
+      const config = mergeConfig(defaultConfig(this.opts.defaultMode), input.config);
+      if (this.opts.store.get(name)) {
+        throw new FaasError('FUNCTION_EXISTS', `function "${name}" already exists: use PUT /functions/${name} to update it`, { details: { field: 'name' } });
+      }
+      const now = new Date().toISOString();
+      const rec: FunctionRecord = { name, runtime, handler, code, config, version: 1, source, created_at: now, updated_at: now };
+      await this.commit(rec, () => this.opts.store.insert(rec));
+      return rec;
+    });
+  }
+
+  /** Partial update: any of code, runtime, handler, config (merged over the current config). */
+  async update(name: string, patch: Record<string, unknown>, source: 'api' | 'yaml' = 'api'): Promise<FunctionRecord> {
+    return this.serial(name, async () => {
+      const cur = this.get(name);
+      if (patch.name !== undefined && patch.name !== name) {
+        throw badRequest('name', `name cannot be changed (the URL names "${name}"); create a new function instead`);
+      }
+      const code = patch.code === undefined ? cur.code : this.checkCode(patch.code);
+      const runtime = patch.runtime === undefined ? cur.runtime : normaliseRuntime(patch.runtime as string);
+      const handler = patch.handler === undefined ? cur.handler : validateHandler(patch.handler);
+      const config = mergeConfig(cur.config, patch.config);
+      const rec: FunctionRecord = {
+        ...cur,
+        code,
+        runtime,
+        handler,
+        config,
+        source,
+        version: cur.version + 1,
+        updated_at: new Date().toISOString(),
+      };
+      await this.commit(rec, () => this.opts.store.update(rec, cur.version));
+      return rec;
+    });
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.serial(name, async () => {
+      if (!this.opts.store.delete(name)) {
+        throw new FaasError('FUNCTION_NOT_FOUND', `function "${name}" does not exist`, { details: { function: name } });
+      }
+      this.opts.logger.info({ function: name }, 'function deleted');
+      await this.lifecycle.removed?.(name);
+      await this.opts.code.removeFunction(name);
+    });
+  }
+
+  /** Boot: upsert the functions declared in faas_config.yaml, then make sure every code dir exists. */
+  async syncDeclared(declared: readonly DeclaredFunctionSpec[]): Promise<void> {
+    await this.opts.code.init();
+    for (const d of declared) {
+      const cur = this.opts.store.get(d.name);
+      const input = { name: d.name, code: d.code, runtime: d.runtime, handler: d.handler, config: d.config };
+      if (!cur) {
+        await this.create(input, 'yaml');
+        this.opts.logger.info({ function: d.name }, 'declared function created from config');
+      } else if (
+        cur.code !== d.code ||
+        cur.runtime !== d.runtime ||
+        cur.handler !== d.handler ||
+        JSON.stringify(cur.config) !== JSON.stringify(d.config) ||
+        cur.source !== 'yaml'
+      ) {
+        const { name: _n, ...patch } = input;
+        await this.update(d.name, { ...patch, config: d.config }, 'yaml');
+        this.opts.logger.info({ function: d.name }, 'declared function updated from config');
+      }
+    }
+    for (const rec of this.opts.store.list()) {
+      if (!(await this.opts.code.exists(rec.name, rec.version))) {
+        this.opts.logger.warn({ function: rec.name, version: rec.version }, 'code directory missing, rebuilding it from the registry');
+        await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.code, this.prepareHook(rec));
+      }
+    }
+  }
+
+  private checkCode(code: unknown): string {
+    const c = validateCode(code);
+    const size = Buffer.byteLength(c, 'utf8');
+    if (size > this.opts.maxCodeSize) {
+      throw new FaasError('PAYLOAD_TOO_LARGE', `code is ${size} bytes, over the limit of ${this.opts.maxCodeSize} (system.max_code_size)`, {
+        details: { field: 'code', limit: this.opts.maxCodeSize },
+      });
+    }
+    return c;
+  }
+
+  private prepareHook(rec: FunctionRecord): PrepareHook | undefined {
+    const prep = this.lifecycle.prepareCode;
+    return prep ? (dir) => prep.call(this.lifecycle, rec, dir) : undefined;
+  }
+
+  private async commit(rec: FunctionRecord, write: () => void): Promise<void> {
+    await this.lifecycle.validateDeploy?.(rec);
+    const dir = await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.code, this.prepareHook(rec));
+    try {
+      write();
+    } catch (e) {
+      await this.opts.code.prune(rec.name, new Set([rec.version - 1]));
+      throw e;
+    }
+    this.opts.logger.info({ function: rec.name, version: rec.version, runtime: rec.runtime, mode: rec.config.execution_mode }, 'function deployed');
+    await this.lifecycle.deployed?.(rec, dir);
+  }
+
+  /** One deploy at a time per function name; different functions proceed in parallel. */
+  private serial<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(name) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const settled = next.catch(() => undefined);
+    this.locks.set(name, settled);
+    void settled.then(() => {
+      if (this.locks.get(name) === settled) this.locks.delete(name);
+    });
+    return next;
+  }
+}

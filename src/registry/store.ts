@@ -1,0 +1,121 @@
+// The SQLite registry (better-sqlite3, WAL). Rows only: code files on disk are code-store.ts.
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { FaasError } from '../errors.js';
+import type { RuntimeName } from '../execution/driver.js';
+import type { FunctionConfig, FunctionRecord } from './function-model.js';
+import { migrate } from './migrations.js';
+
+interface Row {
+  name: string;
+  runtime: string;
+  handler: string | null;
+  code: string;
+  config: string;
+  version: number;
+  source: string;
+  created_at: string;
+  updated_at: string;
+}
+
+function toRecord(r: Row): FunctionRecord {
+  return {
+    name: r.name,
+    runtime: r.runtime as RuntimeName,
+    handler: r.handler,
+    code: r.code,
+    config: JSON.parse(r.config) as FunctionConfig,
+    version: r.version,
+    source: r.source as 'api' | 'yaml',
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+  };
+}
+
+export class RegistryStore {
+  private readonly db: Database.Database;
+  private readonly stmts;
+  private closed = false;
+
+  constructor(readonly file: string) {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    this.db = new Database(file);
+    // WAL: readers never block the writer; NORMAL sync is durable across process crashes.
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+    migrate(this.db);
+    // The registry holds function code and environments: readable by the daemon only.
+    try {
+      fs.chmodSync(file, 0o600);
+    } catch {
+      /* not ours to change (e.g. a read-only mount): leave it */
+    }
+    this.stmts = {
+      get: this.db.prepare<[string], Row>('SELECT * FROM functions WHERE name = ?'),
+      list: this.db.prepare<[], Row>('SELECT * FROM functions ORDER BY name'),
+      insert: this.db.prepare(
+        `INSERT INTO functions (name, runtime, handler, code, config, version, source, created_at, updated_at)
+         VALUES (@name, @runtime, @handler, @code, @config, @version, @source, @created_at, @updated_at)`,
+      ),
+      update: this.db.prepare(
+        `UPDATE functions SET runtime = @runtime, handler = @handler, code = @code, config = @config,
+           version = @version, source = @source, updated_at = @updated_at WHERE name = @name AND version = @prev_version`,
+      ),
+      delete: this.db.prepare<[string]>('DELETE FROM functions WHERE name = ?'),
+      ping: this.db.prepare('SELECT 1'),
+    };
+  }
+
+  get(name: string): FunctionRecord | null {
+    const row = this.stmts.get.get(name);
+    return row ? toRecord(row) : null;
+  }
+
+  list(): FunctionRecord[] {
+    return this.stmts.list.all().map(toRecord);
+  }
+
+  insert(rec: FunctionRecord): void {
+    try {
+      this.stmts.insert.run({ ...rec, config: JSON.stringify(rec.config) });
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new FaasError('FUNCTION_EXISTS', `function "${rec.name}" already exists: use PUT /functions/${rec.name} to update it`, {
+          details: { field: 'name' },
+        });
+      }
+      throw e;
+    }
+  }
+
+  /** Optimistic update: fails with 409 if someone else updated the row in between. */
+  update(rec: FunctionRecord, prevVersion: number): void {
+    const r = this.stmts.update.run({ ...rec, config: JSON.stringify(rec.config), prev_version: prevVersion });
+    if (r.changes !== 1) {
+      throw new FaasError('FUNCTION_EXISTS', `function "${rec.name}" was changed concurrently; retry the update`);
+    }
+  }
+
+  delete(name: string): boolean {
+    return this.stmts.delete.run(name).changes === 1;
+  }
+
+  healthy(): boolean {
+    if (this.closed) return false;
+    try {
+      this.stmts.ping.get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}

@@ -1,0 +1,100 @@
+// The real CLI, as a child process (bin/faasd.js -> dist/, built by `npm test`).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { tempDir, writeConfig } from './helpers/daemon.js';
+
+const BIN = path.resolve(__dirname, '..', 'bin', 'faasd.js');
+const cleanEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root' };
+
+function faasd(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  return spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...cleanEnv, ...opts.env }, encoding: 'utf8', timeout: 30_000 });
+}
+
+describe('faasd CLI', () => {
+  it('--create-config writes a commented sample with fresh keys and prints them once', () => {
+    const dir = tempDir();
+    const r = faasd(['--create-config'], { cwd: dir });
+    expect(r.status).toBe(0);
+    const file = path.join(dir, 'faas_config.yaml');
+    const text = fs.readFileSync(file, 'utf8');
+    for (const key of ['default_mode', 'max_concurrent_functions', 'cold_start_timeout', 'warm_instance_ttl', 'api_gateway_port', 'function_storage_path', 'registry_path', 'container_runtime', 'base_image', 'process_isolation_level', 'logging_level', 'api_keys:', 'rate_limit:', 'functions:']) {
+      expect(text).toContain(key);
+    }
+    const printed = r.stdout.match(/fsk_[a-z]{3}_[A-Za-z0-9_-]+/g) ?? [];
+    expect(printed).toHaveLength(3);
+    expect(text).toContain(printed[0]);
+    expect(text).not.toContain(printed[2]); // the admin key is stored only as its SHA-256
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('--create-config refuses to overwrite an existing file unless --force', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'my.yaml');
+    fs.writeFileSync(file, 'keep me\n');
+    const r = faasd(['--create-config', file]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('already exists');
+    expect(fs.readFileSync(file, 'utf8')).toBe('keep me\n');
+    const f = faasd(['--create-config', file, '--force']);
+    expect(f.status).toBe(0);
+    expect(fs.readFileSync(file, 'utf8')).toContain('api_keys:');
+  });
+
+  it('a bad config stops the daemon with a message naming the key and its line', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(file, 'system:\n  default_mode: process\n  warm_instance_ttl: -5\n');
+    const r = faasd(['-c', file]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('bad.yaml:3');
+    expect(r.stderr).toContain('system.warm_instance_ttl');
+    expect(r.stderr).toContain('-5');
+  });
+
+  it('--check-system prints one line per check with ok/warn/fail and a verdict', () => {
+    const dir = tempDir();
+    const file = writeConfig(dir);
+    const r = faasd(['--check-system', '-c', file]);
+    const lines = r.stdout.trim().split('\n');
+    for (const name of ['kernel', 'privileges', 'namespaces', 'cgroups', 'docker', 'runtime python', 'runtime node', 'function storage', 'registry path', 'sqlite']) {
+      expect(lines.some((l) => /^\[(ok|warn|fail)\s*\]/.test(l) && l.includes(name))).toBe(true);
+    }
+    expect(lines.find((l) => l.includes('runtime python'))).toMatch(/\/usr\/bin\/python3/);
+    const failed = lines.filter((l) => l.startsWith('[fail'));
+    expect(r.status).toBe(failed.length ? 1 : 0);
+  });
+
+  it('--check-system fails when the default mode needs something missing', () => {
+    const dir = tempDir();
+    const file = writeConfig(dir, { system: { default_mode: 'container', disable_container: true } });
+    const r = faasd(['--check-system', '-c', file]);
+    expect(r.stdout).toMatch(/\[fail\s*\] docker/);
+    expect(r.status).toBe(1);
+  });
+
+  it('serves on the configured port and stops cleanly on SIGTERM', async () => {
+    const dir = tempDir();
+    const file = writeConfig(dir);
+    const child = spawn(process.execPath, [BIN, '-c', file, '--port', '0'], { env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    const health = await fetch(`${url}/health`);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as { status: string }).status).toBeDefined();
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});

@@ -1,0 +1,56 @@
+// Start real daemons on temp dirs; every one is closed when its test finishes.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { onTestFinished } from 'vitest';
+import { stringify } from 'yaml';
+import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
+import { startDaemon, type Daemon } from '../../src/daemon.js';
+
+export function tempDir(prefix = 'faasd-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface TestDaemonOptions {
+  dir?: string;
+  /** Merged into the YAML config's top level; `system` keys are merged into system. */
+  config?: Record<string, unknown>;
+  listen?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function writeConfig(dir: string, extra: Record<string, unknown> = {}): string {
+  const { system, ...rest } = extra as { system?: Record<string, unknown> };
+  const doc = {
+    system: {
+      api_gateway_port: 0,
+      function_storage_path: path.join(dir, 'functions'),
+      registry_path: path.join(dir, 'registry.db'),
+      ...(system ?? {}),
+    },
+    ...rest,
+  };
+  const file = path.join(dir, 'faas_config.yaml');
+  fs.writeFileSync(file, stringify(doc));
+  return file;
+}
+
+export function testConfig(opts: TestDaemonOptions = {}): LoadedConfig {
+  const dir = opts.dir ?? tempDir();
+  return loadConfig({ file: writeConfig(dir, opts.config), env: opts.env ?? {} });
+}
+
+export const silentLogger = () => pino({ level: 'silent' });
+
+export async function startTestDaemon(opts: TestDaemonOptions = {}): Promise<Daemon> {
+  const config = testConfig(opts);
+  const daemon = await startDaemon(config, { logger: silentLogger(), listen: opts.listen ?? false });
+  onTestFinished(() => daemon.close());
+  return daemon;
+}
+
+export const DEMO = { authorization: 'Bearer demo-key' };
+export const ADMIN = { authorization: 'Bearer admin-key' };

@@ -1,0 +1,141 @@
+// Strict isolation, observed from inside a running function (what a hostile function sees).
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startTestDaemon } from './helpers/daemon.js';
+import { deploy, invoke, isRoot } from './helpers/functions.js';
+
+if (!isRoot) console.warn('strict isolation suite skipped: needs root (CI runs it as root)');
+
+const PROBE = `
+import os, socket, json
+
+def can_read(p):
+    try:
+        with open(p, 'rb') as f:
+            f.read(1)
+        return True
+    except Exception:
+        return False
+
+def can_write(p):
+    try:
+        with open(p, 'w') as f:
+            f.write('x')
+        return True
+    except Exception:
+        return False
+
+def can_connect(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(1)
+    try:
+        s.connect(('127.0.0.1', port))
+        return True
+    except Exception:
+        return False
+    finally:
+        s.close()
+
+def handle(request):
+    q = request.get_json()
+    pids = [p for p in os.listdir('/proc') if p.isdigit()]
+    return {
+        'uid': os.getuid(),
+        'gid': os.getgid(),
+        'pids': len(pids),
+        'shadow': can_read('/etc/shadow'),
+        'passwd': can_read('/etc/passwd'),
+        'config': can_read(q['config']),
+        'registry': can_read(q['registry']),
+        'other_fn': os.path.exists(q['other']),
+        'write_code': can_write('/function/evil.py'),
+        'write_tmp': can_write('/tmp/ok.txt'),
+        'gateway': can_connect(q['port']),
+        'env': dict(os.environ),
+        'auth': request.get_header('authorization'),
+        'status': open('/proc/self/status').read(),
+        'hostname': socket.gethostname(),
+        'root_entries': sorted(os.listdir('/')),
+    }
+`;
+
+describe.skipIf(!isRoot)('strict isolation from inside a function', () => {
+  it('a Python function cannot see or reach anything of the host, the daemon or other functions', async () => {
+    process.env.FAASD_SECRET_MARKER = 'do-not-leak-42';
+    const d = await startTestDaemon({ listen: true });
+    await deploy(d, 'other-fn', 'def handle(r):\n    return "secret code of another function"');
+    await deploy(d, 'probe', PROBE, { config: { environment: { GREETING: 'hi' } } });
+    const port = Number(new URL(d.url).port);
+    const otherDir = path.join(d.config.system.function_storage_path, 'other-fn', 'v1');
+    // Make the daemon's files world-readable, as under /etc and /var/lib: strict mode must hide
+    // them by what it mounts, not by permissions.
+    const cfgDir = path.dirname(d.config.source_file!);
+    fs.chmodSync(cfgDir, 0o755);
+    fs.chmodSync(d.config.source_file!, 0o644);
+    fs.chmodSync(d.config.system.registry_path, 0o644);
+    fs.chmodSync(d.config.system.function_storage_path, 0o755);
+    fs.chmodSync(path.dirname(otherDir), 0o755);
+    expect(fs.statSync(d.config.source_file!).mode & 0o004).toBe(4);
+    expect(fs.existsSync(otherDir)).toBe(true);
+    const res = await fetch(`${d.url}/invoke/probe`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer demo-key', 'content-type': 'application/json' },
+      body: JSON.stringify({ config: d.config.source_file, registry: d.config.system.registry_path, other: otherDir, port }),
+    });
+    const seen = (await res.json()) as Record<string, unknown> & { env: Record<string, string>; status: string };
+    expect(res.status).toBe(200);
+    expect(seen.uid).toBe(65534);
+    expect(seen.gid).toBe(65534);
+    expect(seen.pids).toBeLessThanOrEqual(4);
+    expect(seen.shadow).toBe(false);
+    expect(seen.passwd).toBe(false);
+    expect(seen.config).toBe(false);
+    expect(seen.registry).toBe(false);
+    expect(seen.other_fn).toBe(false);
+    expect(seen.write_code).toBe(false);
+    expect(seen.write_tmp).toBe(true);
+    expect(seen.gateway).toBe(false);
+    expect(seen.auth).toBeNull();
+    expect(seen.env.GREETING).toBe('hi');
+    expect(JSON.stringify(seen.env)).not.toContain('do-not-leak-42');
+    expect(Object.keys(seen.env).some((k) => k.startsWith('NODE_') && k !== 'NODE_ENV')).toBe(false);
+    expect(seen.status).toMatch(/^CapEff:\s*0+$/m);
+    expect(seen.status).toMatch(/^NoNewPrivs:\s*1$/m);
+    expect(seen.root_entries).not.toContain('root');
+    expect(seen.root_entries).not.toContain('home');
+    expect(seen.root_entries).not.toContain('var');
+  });
+
+  it('a JavaScript function is sandboxed the same way', async () => {
+    const d = await startTestDaemon();
+    await deploy(
+      d,
+      'js-probe',
+      `const fs = require('fs');
+       exports.handler = async () => {
+         const tryRead = (p) => { try { fs.readFileSync(p); return true } catch { return false } };
+         const tryWrite = (p) => { try { fs.writeFileSync(p, 'x'); return true } catch { return false } };
+         return { uid: process.getuid(), shadow: tryRead('/etc/shadow'), code: tryWrite('/function/x.js'), tmp: tryWrite('/tmp/x'),
+                  pids: fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).length, env: Object.keys(process.env).sort() };
+       }`,
+      { runtime: 'node' },
+    );
+    const res = await invoke(d, 'js-probe');
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ uid: 65534, shadow: false, code: false, tmp: true });
+    expect(res.json().pids).toBeLessThanOrEqual(4);
+    expect(res.json().env).not.toContain('NODE_EXTRA_CA_CERTS');
+  });
+
+  it('a memory limit is a cgroup limit on the instance (read back from the kernel)', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'limited', 'def handle(r):\n    return 1', { config: { memory: '96Mi', cpu_limit: '250m' } });
+    const res = await invoke(d, 'limited', {});
+    const id = res.headers['x-faas-instance-id'] as string;
+    const inst = d.manager.instancesOf('limited').find((i) => i.id === id)!;
+    const usage = await inst.running!.usage();
+    expect(usage?.memoryBytes).toBeGreaterThan(0);
+    expect(usage!.memoryBytes).toBeLessThanOrEqual(96 * 1024 * 1024);
+  });
+});

@@ -1,0 +1,217 @@
+// Process mode end to end: real daemon, real shims in strict sandboxes and cgroups.
+import { describe, expect, it } from 'vitest';
+import { ADMIN, DEMO, startTestDaemon } from './helpers/daemon.js';
+import { deploy, invoke, isRoot, waitFor } from './helpers/functions.js';
+
+if (!isRoot) console.warn('process-mode suite skipped: strict isolation needs root (CI runs it as root)');
+
+describe.skipIf(!isRoot)('process mode: running functions', () => {
+  it('runs the quick-start Python function and echoes the JSON body', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'hello-world', 'def handle(request):\n    return {"message": "Hello, World!", "data": request.get_json()}', {
+      config: { execution_mode: 'process', timeout: 30, memory: '128Mi' },
+    });
+    const res = await invoke(d, 'hello-world', { name: 'AITest', test: true });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ message: 'Hello, World!', data: { name: 'AITest', test: true } });
+    expect(res.headers['content-type']).toContain('application/json');
+    expect(res.headers['x-faas-request-id']).toBeTruthy();
+    expect(Number(res.headers['x-faas-duration-ms'])).toBeGreaterThan(0);
+    expect(res.headers['x-faas-cold-start']).toBe('true');
+    expect(res.headers['x-faas-instance-id']).toMatch(/^hello-world-/);
+    const again = await invoke(d, 'hello-world', { n: 2 });
+    expect(again.headers['x-faas-cold-start']).toBe('false');
+    expect(again.headers['x-faas-instance-id']).toBe(res.headers['x-faas-instance-id']);
+  });
+
+  it('runs a JavaScript handler with method, subpath, query and headers passed through', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'js-echo', 'exports.handler = async (event, context) => ({ method: event.method, path: event.path, query: event.query, hdr: event.header("X-Thing"), body: event.json(), fn: context.functionName })', { runtime: 'node' });
+    const res = await invoke(d, 'js-echo', { a: 1 }, { method: 'PUT', path: '/users/42?q=x&q=y&z=1', headers: { 'x-thing': 'yes' } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ method: 'PUT', path: '/users/42', query: { q: ['x', 'y'], z: '1' }, hdr: 'yes', body: { a: 1 }, fn: 'js-echo' });
+  });
+
+  it('takes a Lambda-style return as the HTTP response, status and headers included', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'py-lambda', 'def handle(request):\n    return {"statusCode": 201, "headers": {"X-Custom": "v1", "Content-Type": "text/csv"}, "body": "a,b\\n1,2"}');
+    await deploy(d, 'js-lambda', "exports.handler = async () => ({ statusCode: 418, headers: { 'x-teapot': 'short' }, body: 'I am a teapot' })", { runtime: 'nodejs' });
+    const py = await invoke(d, 'py-lambda', {});
+    expect(py.statusCode).toBe(201);
+    expect(py.headers['x-custom']).toBe('v1');
+    expect(py.headers['content-type']).toBe('text/csv');
+    expect(py.body).toBe('a,b\n1,2');
+    const js = await invoke(d, 'js-lambda');
+    expect(js.statusCode).toBe(418);
+    expect(js.headers['x-teapot']).toBe('short');
+    expect(js.body).toBe('I am a teapot');
+  });
+
+  it('a function that raises gets 500 FunctionError with its message and traceback; the instance keeps serving', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'py-raise', 'def handle(request):\n    if request.get_json().get("fail"):\n        raise ValueError("bad input here")\n    return "fine"');
+    const res = await invoke(d, 'py-raise', { fail: true });
+    expect(res.statusCode).toBe(500);
+    expect(res.json()).toMatchObject({ error: 'FunctionError', message: expect.stringContaining('bad input here') });
+    expect(JSON.stringify(res.json())).toContain('Traceback');
+    const ok = await invoke(d, 'py-raise', { fail: false });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toBe('fine');
+    expect(ok.headers['x-faas-instance-id']).toBe(res.headers['x-faas-instance-id']);
+
+    await deploy(d, 'js-throw', "exports.handler = async () => { throw new TypeError('nope from js') }", { runtime: 'node' });
+    const js = await invoke(d, 'js-throw');
+    expect(js.statusCode).toBe(500);
+    expect(js.json()).toMatchObject({ error: 'FunctionError', message: expect.stringContaining('nope from js') });
+    expect(JSON.stringify(js.json())).toContain('at ');
+  });
+
+  it('code that fails to load gives 500 FunctionError saying so', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'py-broken', 'def handle(request)\n    return 1');
+    const res = await invoke(d, 'py-broken', {});
+    expect(res.statusCode).toBe(500);
+    expect(res.json().error).toBe('FunctionError');
+    expect(res.json().message).toMatch(/SyntaxError/);
+  });
+
+  it('an unknown function is 404 on invoke', async () => {
+    const d = await startTestDaemon();
+    const res = await invoke(d, 'ghost', {});
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error).toBe('FunctionNotFound');
+  });
+
+  it('16 parallel calls with 0.3 s of work and max_instances 4 are all answered by 2 to 4 instances', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'slow', 'import time\ndef handle(request):\n    time.sleep(0.3)\n    return {"ok": True}', { config: { max_instances: 4 } });
+    const results = await Promise.all(Array.from({ length: 16 }, () => invoke(d, 'slow', {})));
+    expect(results.map((r) => r.statusCode)).toEqual(Array(16).fill(200));
+    const ids = new Set(results.map((r) => r.headers['x-faas-instance-id']));
+    expect(ids.size).toBeGreaterThan(1);
+    expect(ids.size).toBeLessThanOrEqual(4);
+    expect(d.manager.instancesOf('slow').length).toBeLessThanOrEqual(4);
+  });
+
+  it('idle instances above min_instances are stopped after warm_instance_ttl', async () => {
+    const d = await startTestDaemon({ config: { system: { warm_instance_ttl: 1 } } });
+    await deploy(d, 'ephemeral', 'def handle(r):\n    return 1');
+    expect((await invoke(d, 'ephemeral', {})).statusCode).toBe(200);
+    expect(d.manager.instancesOf('ephemeral')).toHaveLength(1);
+    await waitFor(() => d.manager.instancesOf('ephemeral').length === 0, 'the idle instance to be reaped', 5000);
+  });
+
+  it('min_instances are started at deploy, so the first call is warm', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'prewarmed', 'def handle(r):\n    return 1', { config: { min_instances: 2 } });
+    await waitFor(() => d.manager.instancesOf('prewarmed').filter((i) => i.state === 'idle').length === 2, 'two idle instances');
+    const res = await invoke(d, 'prewarmed', {});
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-faas-cold-start']).toBe('false');
+  });
+
+  it('an update while a call runs: that call finishes on the old version, the next runs the new one', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'rolling', 'import time\ndef handle(r):\n    time.sleep(0.8)\n    return "v1"');
+    expect((await invoke(d, 'rolling', {})).json()).toBe('v1');
+    const inflight = invoke(d, 'rolling', {});
+    await new Promise((r) => setTimeout(r, 200));
+    const put = await d.app.inject({ method: 'PUT', url: '/functions/rolling', headers: DEMO, payload: { code: 'def handle(r):\n    return "v2"' } });
+    expect(put.statusCode).toBe(200);
+    const old = await inflight;
+    expect(old.statusCode).toBe(200);
+    expect(old.json()).toBe('v1');
+    const next = await invoke(d, 'rolling', {});
+    expect(next.json()).toBe('v2');
+    await waitFor(() => d.manager.instancesOf('rolling').every((i) => i.version === 2), 'old instances to stop');
+  });
+
+  it('a delete while a call runs lets it finish, then the function is gone and its instances stopped', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'doomed', 'import time\ndef handle(r):\n    time.sleep(0.6)\n    return "done"');
+    const inflight = invoke(d, 'doomed', {});
+    await new Promise((r) => setTimeout(r, 250));
+    const del = await d.app.inject({ method: 'DELETE', url: '/functions/doomed', headers: DEMO });
+    expect(del.statusCode).toBe(204);
+    const res = await inflight;
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toBe('done');
+    expect((await invoke(d, 'doomed', {})).statusCode).toBe(404);
+    await waitFor(() => d.manager.listInstances().length === 0, 'instances to stop');
+  });
+
+  it('the caller Authorization header never reaches the function', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'peek', 'def handle(request):\n    return {"auth": request.get_header("Authorization"), "keys": sorted(request.headers.keys())}');
+    const res = await invoke(d, 'peek', {}, { headers: { 'x-extra': '1' } });
+    expect(res.json().auth).toBeNull();
+    expect(res.json().keys).toContain('x-extra');
+    expect(res.json().keys).not.toContain('authorization');
+  });
+
+  it('/instances lists running instances and DELETE /instances/:id needs admin', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'listed', 'def handle(r):\n    return 1');
+    const first = await invoke(d, 'listed', {});
+    const list = await d.app.inject({ method: 'GET', url: '/instances', headers: DEMO });
+    expect(list.statusCode).toBe(200);
+    const inst = list.json().instances[0];
+    expect(inst).toMatchObject({ id: first.headers['x-faas-instance-id'], function: 'listed', mode: 'process', state: 'idle', invocations: 1 });
+    expect(inst.pid).toBeGreaterThan(0);
+    expect((await d.app.inject({ method: 'DELETE', url: `/instances/${inst.id}`, headers: DEMO })).statusCode).toBe(403);
+    expect((await d.app.inject({ method: 'DELETE', url: `/instances/${inst.id}`, headers: ADMIN })).statusCode).toBe(204);
+    await waitFor(() => d.manager.listInstances().length === 0, 'the instance to stop');
+    expect((await d.app.inject({ method: 'DELETE', url: `/instances/${inst.id}`, headers: ADMIN })).statusCode).toBe(404);
+    const next = await invoke(d, 'listed', {});
+    expect(next.statusCode).toBe(200);
+    expect(next.headers['x-faas-instance-id']).not.toBe(inst.id);
+  });
+});
+
+describe.skipIf(!isRoot)('process mode: faults end one instance only', () => {
+  it('a call over its timeout gets 504 within the timeout plus a margin, and the next call works', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'sleepy', 'import time\ndef handle(r):\n    if r.get_json().get("sleep"):\n        time.sleep(30)\n    return "awake"', { config: { timeout: 1 } });
+    const t0 = Date.now();
+    const res = await invoke(d, 'sleepy', { sleep: true });
+    const took = Date.now() - t0;
+    expect(res.statusCode).toBe(504);
+    expect(res.json().error).toBe('Timeout');
+    expect(took).toBeLessThan(1000 + 2500);
+    const next = await invoke(d, 'sleepy', { sleep: false });
+    expect(next.statusCode).toBe(200);
+    expect(next.json()).toBe('awake');
+  });
+
+  it('allocating 400 MB under memory 64Mi gets 502 OutOfMemory, and the next call works', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'hog', 'def handle(r):\n    if r.get_json().get("hog"):\n        x = bytearray(400 * 1024 * 1024)\n        return len(x)\n    return "small"', { config: { memory: '64Mi' } });
+    const res = await invoke(d, 'hog', { hog: true });
+    expect(res.statusCode).toBe(502);
+    expect(res.json().error).toBe('OutOfMemory');
+    const next = await invoke(d, 'hog', { hog: false });
+    expect(next.statusCode).toBe(200);
+    expect(next.json()).toBe('small');
+  });
+
+  it('a function that kills its own process gets 502 InstanceCrashed, then the pool recovers', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'suicidal', "exports.handler = async (e) => { if (e.json().die) process.kill(process.pid, 'SIGKILL'); return 'alive' }", { runtime: 'node' });
+    const res = await invoke(d, 'suicidal', { die: true });
+    expect(res.statusCode).toBe(502);
+    expect(res.json().error).toBe('InstanceCrashed');
+    const next = await invoke(d, 'suicidal', { die: false });
+    expect(next.statusCode).toBe(200);
+    expect(next.json()).toBe('alive');
+  });
+
+  it('a crash in one function does not disturb another function running at the same time', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'steady', 'import time\ndef handle(r):\n    time.sleep(0.5)\n    return "steady"');
+    await deploy(d, 'crasher', 'import os\ndef handle(r):\n    os._exit(3)');
+    const steady = invoke(d, 'steady', {});
+    const crash = await invoke(d, 'crasher', {});
+    expect(crash.statusCode).toBe(502);
+    expect((await steady).statusCode).toBe(200);
+  });
+});
