@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything faasd needs on a fresh Debian 12 machine with Node 20, idempotent.
-#   scripts/install.sh          Debian packages for process mode + npm ci (builds dist/)
+#   scripts/install.sh          Debian packages for process mode + npm install (builds dist/)
 #   scripts/install.sh --test   also a running Docker engine and the local runtime images
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +22,10 @@ if ((${#need_pkgs[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 fi
 
-echo "install.sh: npm ci (builds better-sqlite3 and compiles src/ to dist/)"
-npm ci --no-audit --no-fund
+# npm install, not npm ci: npm 11 writes lockfiles without the optional per-platform
+# packages (rollup's) and then its own `npm ci` rejects them as out of sync.
+echo "install.sh: npm install (builds better-sqlite3 and compiles src/ to dist/)"
+npm install --no-audit --no-fund
 
 if ((with_test)); then
   bash scripts/ensure-docker.sh
