@@ -6,6 +6,7 @@ import { buildApp } from './gateway/app.js';
 import { setUpExecution } from './execution/setup.js';
 import type { ExecutionManager } from './execution/manager.js';
 import { createLogger, type Logger } from './logger.js';
+import { Observability } from './observability/observability.js';
 import { CodeStore } from './registry/code-store.js';
 import { FunctionService } from './registry/function-service.js';
 import { RegistryStore } from './registry/store.js';
@@ -15,6 +16,7 @@ export interface Daemon {
   readonly config: LoadedConfig;
   readonly functions: FunctionService;
   readonly manager: ExecutionManager;
+  readonly observability: Observability;
   readonly logger: Logger;
   /** http://host:port once listening. */
   readonly url: string;
@@ -50,7 +52,10 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     logger.info({ registry: config.system.registry_path }, 'registry open');
 
     const code = new CodeStore(config.system.function_storage_path);
-    const { manager } = await setUpExecution(config, logger);
+    // The observer reads instance state from the manager at scrape time; the manager feeds it events.
+    let observability: Observability | null = null;
+    const { manager } = await setUpExecution(config, logger, { observer: { invocation: (e) => observability!.invocation(e), functionLogs: (f, r, l) => observability!.functionLogs(f, r, l) } });
+    observability = new Observability(manager);
     closers.push(() => manager.close());
     const functions = new FunctionService({
       store,
@@ -64,8 +69,10 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     // Pools for every registered function; min_instances start warming now.
     for (const rec of functions.list()) await manager.deployed(rec, functions.codeDir(rec));
 
-    const app = await buildApp({ config, functions, logger, execution: manager });
-    closers.push(() => app.close());
+    const app = await buildApp({ config, functions, logger, execution: manager, observability });
+    let appClosing: Promise<void> | null = null;
+    const closeApp = () => (appClosing ??= app.close());
+    closers.push(closeApp);
 
     let url = '';
     if (opts.listen !== false) {
@@ -73,14 +80,35 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       logger.info({ url, mode: config.system.default_mode, isolation: config.system.process_isolation_level }, 'faasd listening');
     }
     let closed: Promise<void> | null = null;
+    // Graceful: refuse new invocations, stop listening, let running calls finish within
+    // shutdown_timeout, then kill what is left and close everything in reverse order.
+    const shutdown = async () => {
+      manager.drain();
+      const graceful = closeApp();
+      // Fastify closes the connections idle when close starts; keep-alive connections whose
+      // call finishes later become idle afterwards and would hold close() open forever.
+      const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+      void graceful.finally(() => clearInterval(reaper));
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'deadline'>((r) => (timer = setTimeout(() => r('deadline'), config.system.shutdown_timeout * 1000)));
+      if ((await Promise.race([graceful.then(() => 'done' as const), deadline])) === 'deadline') {
+        logger.warn({ timeout_s: config.system.shutdown_timeout }, 'shutdown deadline passed: killing invocations still running');
+        await manager.close();
+      }
+      clearTimeout(timer);
+      await graceful;
+      await closeAll();
+      logger.info('faasd stopped');
+    };
     return {
       app,
       config,
       functions,
       manager,
+      observability,
       logger,
       url,
-      close: () => (closed ??= closeAll()),
+      close: () => (closed ??= shutdown()),
     };
   } catch (e) {
     await closeAll();

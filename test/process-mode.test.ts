@@ -168,6 +168,38 @@ describe.skipIf(!isRoot)('process mode: running functions', () => {
   });
 });
 
+describe.skipIf(!isRoot)('process mode: limits and queueing', () => {
+  it('when every instance is busy and max_instances is reached, a request that waits past cold_start_timeout gets 503 with Retry-After', async () => {
+    const d = await startTestDaemon({ config: { system: { cold_start_timeout: 0.5 } } });
+    await deploy(d, 'single', 'import time\ndef handle(r):\n    time.sleep(1.5)\n    return "done"', { config: { max_instances: 1 } });
+    const first = invoke(d, 'single', {});
+    await new Promise((r) => setTimeout(r, 150));
+    const second = await invoke(d, 'single', {});
+    expect(second.statusCode).toBe(503);
+    expect(second.json().error).toBe('Overloaded');
+    expect(Number(second.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect((await first).statusCode).toBe(200);
+  });
+
+  it('max_concurrent_functions caps instances across all functions', async () => {
+    const d = await startTestDaemon({ config: { system: { max_concurrent_functions: 1, cold_start_timeout: 0.5 } } });
+    await deploy(d, 'one', 'def handle(r):\n    return 1');
+    await deploy(d, 'two', 'def handle(r):\n    return 2');
+    expect((await invoke(d, 'one', {})).statusCode).toBe(200);
+    const res = await invoke(d, 'two', {});
+    expect(res.statusCode).toBe(503);
+    expect(d.manager.listInstances()).toHaveLength(1);
+  });
+
+  it('queued requests are served in order by instances as they free up', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'serial', 'import time\ndef handle(r):\n    time.sleep(0.2)\n    return r.get_json()["i"]', { config: { max_instances: 1 } });
+    const results = await Promise.all([0, 1, 2, 3, 4].map((i) => invoke(d, 'serial', { i })));
+    expect(results.map((r) => r.json())).toEqual([0, 1, 2, 3, 4]);
+    expect(new Set(results.map((r) => r.headers['x-faas-instance-id'])).size).toBe(1);
+  });
+});
+
 describe.skipIf(!isRoot)('process mode: faults end one instance only', () => {
   it('a call over its timeout gets 504 within the timeout plus a margin, and the next call works', async () => {
     const d = await startTestDaemon();

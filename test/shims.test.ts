@@ -45,12 +45,11 @@ async function makeDir(files: Record<string, string>): Promise<string> {
 }
 
 /** Spawns a shim (plain child process, clean environment) and waits for `ready`. */
-async function spawnShim(runtime: Runtime, dir: string): Promise<Started> {
+async function spawnShim(runtime: Runtime, dir: string, args = COMMANDS[runtime].args): Promise<Started> {
   const socketPath = path.join(dir, 'shim.sock');
   const listener = await listenForShim(socketPath);
   onTestFinished(() => listener.close());
-  const { command, args } = COMMANDS[runtime];
-  const child = spawn(command, args, {
+  const child = spawn(COMMANDS[runtime].command, args, {
     env: { FAAS_SOCKET: socketPath, PATH: '/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -495,6 +494,25 @@ describe('python shim specifics', () => {
       { handler: 'other' },
     );
     expect(json(await channel.invoke(request()))).toBe(2);
+  });
+
+  it('runs from precompiled bytecode, hiding its own frames from tracebacks', async () => {
+    const dir = await makeDir({ 'main.py': SOURCES.python.throws! });
+    const pyc = path.join(dir, 'shim.pyc');
+    const compile = spawn('/usr/bin/python3', [
+      '-I',
+      '-c',
+      'import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)',
+      COMMANDS.python.args[0]!,
+      pyc,
+    ]);
+    expect((await once(compile, 'exit'))[0]).toBe(0);
+    const { channel } = await spawnShim('python', dir, ['-I', '-S', pyc]);
+    await channel.init({ name: 'fn', version: 1, dir: path.join(dir, 'code'), file: 'main.py' }, {});
+    const err = await invokeError(channel, request());
+    expect(err.details.errorType).toBe('ValueError');
+    expect(err.details.stack).toContain('helper');
+    expect(err.details.stack).not.toContain('shim.py');
   });
 
   it('captures output of loggers configured at import time', async () => {

@@ -51,6 +51,7 @@ system:
     node: ""
   disable_container: false        # true: container-mode deploys fail with 422, process mode works
   metrics_auth: false             # true: GET /metrics needs a key
+  shutdown_timeout: ${d.shutdown_timeout}            # s in-flight invocations may take to finish on SIGTERM, then killed
 
 # Bearer keys. Give "key" (plain) or "key_sha256" (hex SHA-256 of the key, so the file holds no secret).
 # Scopes: invoke (POST /invoke), manage (functions, stats, instances), admin (stop instances).

@@ -44,6 +44,8 @@ export interface SystemConfig {
   disable_container: boolean;
   /** Require a key (any scope) for GET /metrics. */
   metrics_auth: boolean;
+  /** Seconds in-flight invocations may take to finish at shutdown before they are killed. */
+  shutdown_timeout: number;
 }
 
 export interface DeclaredFunction {
@@ -92,6 +94,7 @@ export function defaultSystem(): SystemConfig {
     interpreters: { python: '', node: '' },
     disable_container: false,
     metrics_auth: false,
+    shutdown_timeout: 30,
   };
 }
 
@@ -148,6 +151,7 @@ export const configFileSchema = {
         },
         disable_container: { type: 'boolean' },
         metrics_auth: { type: 'boolean' },
+        shutdown_timeout: { type: 'number', minimum: 0, maximum: 3600 },
       },
     },
     api_keys: {

@@ -18,6 +18,7 @@ export interface ExecutionApi {
   invoke?(functionName: string, req: Omit<InvokeRequest, 'timeoutMs'>): Promise<InvokeOutcome>;
   listInstances?(): InstanceInfo[];
   stopInstance?(id: string): Promise<void>;
-  /** Keep what a function printed (logs endpoint). */
-  recordLogs?(functionName: string, requestId: string, lines: string[]): void;
+  instanceStates?(): { function: string; mode: string; state: string }[];
+  queueDepths?(): { function: string; depth: number }[];
+  instanceUsage?(only?: string): Promise<{ function: string; instance: string; usage: { cpuSeconds: number; memoryBytes: number } | null }[]>;
 }

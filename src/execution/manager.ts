@@ -3,11 +3,13 @@
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
+import type { ExecutionObserver } from '../observability/events.js';
+import type { MetricsSource } from '../observability/metrics.js';
 import type { FunctionLifecycle } from '../registry/function-service.js';
 import { cpuCores, entryFile, memoryBytes, type FunctionRecord } from '../registry/function-model.js';
 import type { ExecutionApi, InstanceCounts } from './api.js';
 import type { DependencyInstaller } from './dependencies.js';
-import type { Driver, DriverHealth, ExecutionMode, ExitInfo } from './driver.js';
+import type { Driver, DriverHealth, ExecutionMode, ExitInfo, InstanceUsage } from './driver.js';
 import { CapacityGate, FunctionPool, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool.js';
 import type { InvokeRequest } from './shim-channel.js';
 
@@ -35,6 +37,7 @@ export interface ManagerOptions {
   installer?: DependencyInstaller;
   logger: Logger;
   onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void;
+  observer?: ExecutionObserver;
 }
 
 interface PoolEntry {
@@ -43,12 +46,13 @@ interface PoolEntry {
   timeoutMs: number;
 }
 
-export class ExecutionManager implements ExecutionApi, FunctionLifecycle {
+export class ExecutionManager implements ExecutionApi, FunctionLifecycle, MetricsSource {
   private readonly pools = new Map<string, PoolEntry>();
   private readonly capacity: CapacityGate;
   private readonly reaper: NodeJS.Timeout;
   private readonly ttlMs: number;
   private closed = false;
+  private draining = false;
 
   constructor(private readonly opts: ManagerOptions) {
     const sys = opts.config.system;
@@ -81,8 +85,58 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle {
   invoke(name: string, req: Omit<InvokeRequest, 'timeoutMs'>): Promise<InvokeOutcome> {
     const entry = this.pools.get(name);
     if (!entry) return Promise.reject(new FaasError('FUNCTION_NOT_FOUND', `function "${name}" does not exist`, { details: { function: name } }));
-    if (this.closed) return Promise.reject(new FaasError('DRAINING', 'faasd is shutting down', { retryAfter: 5 }));
-    return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs });
+    if (this.draining) return Promise.reject(new FaasError('DRAINING', 'faasd is shutting down; retry against another instance', { retryAfter: 5 }));
+    const observer = this.opts.observer;
+    if (!observer) return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs });
+    const t0 = performance.now();
+    const mode = entry.mode;
+    return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs }).then(
+      (out) => {
+        observer.invocation({ function: name, mode, status: out.result.status, durationMs: performance.now() - t0, coldStart: out.coldStart, waitMs: out.waitMs });
+        if (out.result.logs.length > 0) observer.functionLogs(name, req.id, out.result.logs);
+        return out;
+      },
+      (err: unknown) => {
+        const fe = err instanceof FaasError ? err : null;
+        observer.invocation({
+          function: name,
+          mode,
+          status: fe?.status ?? 500,
+          errorCode: fe?.code ?? 'INTERNAL',
+          durationMs: performance.now() - t0,
+          coldStart: fe?.instance?.coldStart ?? false,
+          waitMs: 0,
+        });
+        const logs = fe?.details.logs;
+        if (Array.isArray(logs) && logs.length > 0) observer.functionLogs(name, req.id, logs as string[]);
+        throw err;
+      },
+    );
+  }
+
+  // --- MetricsSource ---
+
+  instanceStates(): { function: string; mode: ExecutionMode; state: string }[] {
+    const out: { function: string; mode: ExecutionMode; state: string }[] = [];
+    for (const [name, e] of this.pools) for (const i of e.pool.list()) out.push({ function: name, mode: e.mode, state: i.state });
+    return out;
+  }
+
+  queueDepths(): { function: string; depth: number }[] {
+    return [...this.pools].map(([name, e]) => ({ function: name, depth: e.pool.queueDepth }));
+  }
+
+  async instanceUsage(only?: string): Promise<{ function: string; mode: ExecutionMode; instance: string; usage: InstanceUsage | null }[]> {
+    const jobs: Promise<{ function: string; mode: ExecutionMode; instance: string; usage: InstanceUsage | null }>[] = [];
+    for (const [name, e] of this.pools) {
+      if (only && name !== only) continue;
+      for (const i of e.pool.list()) {
+        if (!i.running || i.state === 'stopping') continue;
+        const running = i.running;
+        jobs.push(running.usage().then((usage) => ({ function: name, mode: e.mode, instance: i.id, usage })));
+      }
+    }
+    return Promise.all(jobs);
   }
 
   modeOf(name: string): ExecutionMode | null {
@@ -177,10 +231,16 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle {
     await e.pool.close();
   }
 
-  /** Daemon shutdown: stop every instance of every pool, then the drivers. */
+  /** Shutdown, step 1: refuse new invocations (503 Draining); running ones go on. */
+  drain(): void {
+    this.draining = true;
+  }
+
+  /** Shutdown, last step: stop every instance of every pool (killing any still busy), then the drivers. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.draining = true;
     clearInterval(this.reaper);
     await Promise.all([...this.pools.values()].map((e) => e.pool.destroy()));
     this.pools.clear();

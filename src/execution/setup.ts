@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
 import { LocalDependencyInstaller } from './dependencies.js';
+import type { ExecutionObserver } from '../observability/events.js';
 import type { Driver, ExecutionMode, ExitInfo, RuntimeName } from './driver.js';
 import { ProcessDriver } from './drivers/process.js';
 import { ExecutionManager } from './manager.js';
@@ -31,7 +32,7 @@ export interface ExecutionSetup {
 export async function setUpExecution(
   config: LoadedConfig,
   logger: Logger,
-  hooks: { onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void } = {},
+  hooks: { onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void; observer?: ExecutionObserver } = {},
 ): Promise<ExecutionSetup> {
   const sys = config.system;
   const id = daemonId(config);
@@ -90,6 +91,7 @@ export async function setUpExecution(
     installer: new LocalDependencyInstaller({ pythonPath: interpreters.python?.path ?? '/usr/bin/python3' }),
     logger,
     ...(hooks.onInstanceGone ? { onInstanceGone: hooks.onInstanceGone } : {}),
+    ...(hooks.observer ? { observer: hooks.observer } : {}),
   });
   return { manager, interpreters };
 }

@@ -87,11 +87,16 @@ export class ShimChannel {
     if (this.#state === 'connecting') return this.ready.then(() => this.init(fn, env));
     if (this.#state === 'closed') return Promise.reject(connectionClosed());
     if (this.#state !== 'ready') return Promise.reject(new Error(`init called in state ${this.#state}`));
-    const frame = encodeFrame({
-      type: 'init',
-      function: { name: fn.name, version: fn.version, dir: fn.dir, file: fn.file, handler: fn.handler ?? null },
-      env,
-    });
+    let frame: Buffer[];
+    try {
+      frame = encodeFrame({
+        type: 'init',
+        function: { name: fn.name, version: fn.version, dir: fn.dir, file: fn.file, handler: fn.handler ?? null },
+        env,
+      });
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     return new Promise((resolve, reject) => {
       this.#init = { resolve, reject };
       this.#state = 'initializing';

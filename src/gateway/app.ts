@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import type { ExecutionApi } from '../execution/api.js';
+import type { Observability } from '../observability/observability.js';
 import type { FunctionService } from '../registry/function-service.js';
 import { KeyRing, registerAuth } from './auth.js';
 import { registerErrorHandling } from './error-handler.js';
@@ -11,6 +12,7 @@ import { functionRoutes } from './routes/functions.js';
 import { healthRoutes } from './routes/health.js';
 import { instanceRoutes } from './routes/instances.js';
 import { invokeRoutes } from './routes/invoke.js';
+import { observabilityRoutes } from './routes/observability.js';
 
 export interface AppDeps {
   config: LoadedConfig;
@@ -18,6 +20,7 @@ export interface AppDeps {
   logger: Logger;
   /** Absent until an execution manager is wired in; /invoke then answers 501. */
   execution?: ExecutionApi;
+  observability?: Observability;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -52,5 +55,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => functionRoutes(scope, deps));
   await app.register(async (scope) => invokeRoutes(scope, deps));
   await app.register(async (scope) => instanceRoutes(scope, deps));
+  await app.register(async (scope) => observabilityRoutes(scope, deps));
   return app;
 }

@@ -19,8 +19,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Scope a route needs; undefined = public route. */
     scope?: Scope;
-    /** For public routes that may still require a key (e.g. /metrics with metrics_auth). */
-    optionalAuth?: boolean;
+    /** Require a valid key of any scope (e.g. /metrics with metrics_auth). */
+    anyKey?: boolean;
   }
 }
 
@@ -72,7 +72,7 @@ export function registerAuth(app: FastifyInstance, ring: KeyRing, onAuthFailure?
   app.addHook('onRequest', async (req, reply) => {
     const cfg = req.routeOptions.config;
     const scope = cfg?.scope;
-    if (!scope && !cfg?.optionalAuth) return;
+    if (!scope && !cfg?.anyKey) return;
     const token = extractBearer(req.headers.authorization);
     if (!token) {
       onAuthFailure?.(req);

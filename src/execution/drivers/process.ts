@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import pidusage from 'pidusage';
 import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
 import type { Driver, DriverHealth, ExitInfo, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
@@ -240,6 +241,13 @@ class ProcessInstance implements RunningInstance {
 
   async usage(): Promise<InstanceUsage | null> {
     if (this.cgroup) return this.cgroup.usage().catch(() => null);
-    return null;
+    // Isolation "none" has no cgroup: sample the process itself.
+    if (!this.pid) return null;
+    try {
+      const s = await pidusage(this.pid);
+      return { cpuSeconds: s.ctime / 1000, memoryBytes: s.memory };
+    } catch {
+      return null;
+    }
   }
 }

@@ -1,5 +1,5 @@
-// Builds the command line that starts one shim at a given isolation level. Pure: no I/O on
-// the start path beyond a one-time look at the host's root layout.
+// Builds the command line that starts one shim at a given isolation level. No I/O on the
+// start path beyond a one-time look at the host's root layout and each interpreter's path.
 //
 // strict = bubblewrap + setpriv. bwrap builds the sandbox's root from nothing: a tmpfs with
 // read-only binds of /usr (and /lib*, /bin, /sbin, as links or binds like the host has them),
@@ -7,9 +7,13 @@
 // of our directories. /etc, /root, /home, /var, the daemon's config and registry and every
 // other function are invisible because they are never mounted, which is stronger (and far
 // less of our own code) than `unshare` plus hand-written mounts that hide things one by one
-// in a copy of the host's tree, where anything we forget stays visible. bwrap cannot change
-// uid without a user namespace, and a user namespace created by root would map the sandbox
-// uid back to host uid 0, so setpriv drops to an unprivileged uid inside, after the mounts.
+// in a copy of the host's tree, where anything we forget stays visible. Cost, measured on a
+// busy 2-core CI box: +9..13 ms median per start over a plain `python3 -c pass` (~22 ms);
+// bwrap's namespaces and mounts are ~6 ms of it, the new network namespace ~1 ms.
+//
+// bwrap cannot change uid without a user namespace, and a user namespace created by root
+// would map the sandbox uid back to host uid 0, so setpriv drops to an unprivileged uid
+// inside, after the mounts.
 //
 // Capabilities: bwrap running as real root keeps the full bounding set, and setpriv drops
 // the bounding set only when it holds CAP_SETPCAP (util-linux 2.38 / libcap-ng skip it

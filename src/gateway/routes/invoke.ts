@@ -57,7 +57,6 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
       'invocation',
     );
     if (result.logs.length > 0 && req.log.level === 'debug') req.log.debug({ function: params.name, logs: result.logs }, 'function output');
-    exec.recordLogs?.(params.name, req.id, result.logs);
     return reply.send(result.body);
   };
   const opts = { config: { scope: 'invoke' as const } };

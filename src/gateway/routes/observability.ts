@@ -1,0 +1,84 @@
+// GET /metrics (Prometheus text), /stats, /stats/functions/:name, /functions/:name/logs.
+import type { FastifyInstance } from 'fastify';
+import { badRequest } from '../../errors.js';
+import type { AppDeps } from '../app.js';
+
+const PCT = [50, 95, 99] as const;
+
+export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const obs = deps.observability;
+  if (!obs) return;
+
+  app.get('/metrics', { config: { anyKey: deps.config.system.metrics_auth } }, async (_req, reply) => {
+    reply.header('content-type', obs.metrics.contentType);
+    return obs.metrics.text();
+  });
+
+  app.get('/stats', { config: { scope: 'manage' } }, async () => {
+    const t = obs.stats.totals();
+    const byMode: Record<string, number> = { process: 0, container: 0 };
+    const functions = deps.functions.list();
+    for (const f of functions) byMode[f.config.execution_mode] = (byMode[f.config.execution_mode] ?? 0) + 1;
+    const byState: Record<string, number> = { starting: 0, idle: 0, busy: 0, stopping: 0 };
+    const states = deps.execution?.instanceStates?.() ?? [];
+    for (const s of states) byState[s.state] = (byState[s.state] ?? 0) + 1;
+    return {
+      uptime_seconds: Math.round((Date.now() - obs.stats.startedAt) / 1000),
+      functions: { total: functions.length, by_mode: byMode },
+      instances: { total: states.length, by_state: byState },
+      invocations: { total: t.invocations, errors: t.errors, cold_starts: t.coldStarts },
+      rate_limited: obs.stats.rateLimited,
+      latency_ms: t.latency.percentiles(PCT),
+    };
+  });
+
+  app.get('/stats/functions/:name', { config: { scope: 'manage' } }, async (req) => {
+    const fn = deps.functions.get((req.params as { name: string }).name);
+    const c = obs.stats.of(fn.name);
+    const usage = (await deps.execution?.instanceUsage?.(fn.name)) ?? [];
+    const states = new Map((deps.execution?.listInstances?.() ?? []).filter((i) => i.function === fn.name).map((i) => [i.id, i]));
+    return {
+      name: fn.name,
+      version: fn.version,
+      mode: fn.config.execution_mode,
+      invocations: { total: c?.invocations ?? 0, errors: c?.errors ?? 0, cold_starts: c?.coldStarts ?? 0 },
+      latency_ms: c ? c.latency.percentiles(PCT) : { p50: null, p95: null, p99: null },
+      cold_start_ms: c ? c.coldStartLatency.percentiles([50, 95]) : { p50: null, p95: null },
+      queue_depth: deps.execution?.queueDepths?.().find((q) => q.function === fn.name)?.depth ?? 0,
+      instances: usage.map((u) => ({
+        id: u.instance,
+        state: states.get(u.instance)?.state ?? 'unknown',
+        invocations: states.get(u.instance)?.invocations ?? 0,
+        cpu_seconds: u.usage ? Math.round(u.usage.cpuSeconds * 1000) / 1000 : null,
+        memory_bytes: u.usage?.memoryBytes ?? null,
+      })),
+    };
+  });
+
+  app.get(
+    '/functions/:name/logs',
+    {
+      config: { scope: 'manage' },
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'string', pattern: '^[0-9]{1,5}$' }, since: { type: 'string', maxLength: 64 } },
+        },
+      },
+    },
+    async (req) => {
+      const fn = deps.functions.get((req.params as { name: string }).name);
+      const q = req.query as { limit?: string; since?: string };
+      const limit = q.limit === undefined ? 100 : Number(q.limit);
+      if (limit < 1 || limit > 1000) throw badRequest('limit', 'limit must be from 1 to 1000');
+      let since: Date | undefined;
+      if (q.since !== undefined) {
+        since = new Date(q.since);
+        if (Number.isNaN(since.getTime())) throw badRequest('since', `since must be an ISO 8601 time such as 2026-11-23T10:00:00Z, got ${JSON.stringify(q.since)}`);
+      }
+      const lines = obs.logs.read(fn.name, limit, since);
+      return { function: fn.name, count: lines.length, lines };
+    },
+  );
+}

@@ -1,0 +1,21 @@
+// What the execution side reports as it works; metrics, stats and logs listen. A side
+// channel: it never changes what the gateway answers.
+import type { ExecutionMode } from '../execution/driver.js';
+
+export interface InvocationEvent {
+  function: string;
+  mode: ExecutionMode;
+  /** HTTP status the caller got. */
+  status: number;
+  /** Set when the platform answered with an error (FunctionError, Timeout, ...). */
+  errorCode?: string;
+  durationMs: number;
+  coldStart: boolean;
+  /** Time spent waiting for an instance (queue or start). */
+  waitMs: number;
+}
+
+export interface ExecutionObserver {
+  invocation(e: InvocationEvent): void;
+  functionLogs(fn: string, requestId: string, lines: readonly string[]): void;
+}

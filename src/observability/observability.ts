@@ -1,0 +1,34 @@
+// The daemon's one observer: every invocation event feeds stats, metrics and the log rings.
+import type { ExecutionObserver, InvocationEvent } from './events.js';
+import { InvocationLogs } from './invocation-logs.js';
+import { Metrics, type MetricsSource } from './metrics.js';
+import { StatsCollector } from './stats.js';
+
+export class Observability implements ExecutionObserver {
+  readonly stats = new StatsCollector();
+  readonly logs = new InvocationLogs();
+  readonly metrics: Metrics;
+
+  constructor(source: MetricsSource) {
+    this.metrics = new Metrics(source);
+  }
+
+  invocation(e: InvocationEvent): void {
+    this.stats.record(e);
+    this.metrics.invocation(e);
+  }
+
+  functionLogs(fn: string, requestId: string, lines: readonly string[]): void {
+    this.logs.add(fn, requestId, lines);
+  }
+
+  rateLimited(key: string): void {
+    this.stats.rateLimited += 1;
+    this.metrics.rateLimitedBy(key);
+  }
+
+  forget(fn: string): void {
+    this.stats.forget(fn);
+    this.logs.forget(fn);
+  }
+}

@@ -1,0 +1,103 @@
+// /metrics, /stats and logs reflect what really ran.
+import { describe, expect, it } from 'vitest';
+import { DEMO, startTestDaemon } from './helpers/daemon.js';
+import { deploy, invoke, isRoot } from './helpers/functions.js';
+
+/** Prometheus text format -> [{name, labels, value}] (enough of the format for assertions). */
+function parseProm(text: string): { name: string; labels: Record<string, string>; value: number }[] {
+  const out: { name: string; labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
+    if (!m) throw new Error(`not Prometheus text: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+function sample(all: ReturnType<typeof parseProm>, name: string, labels: Record<string, string>): number | undefined {
+  return all.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+}
+
+if (!isRoot) console.warn('observability suite skipped: it runs functions in strict sandboxes, which need root');
+
+describe.skipIf(!isRoot)('observability', () => {
+  it('/metrics is Prometheus text whose counters move with invocations, with OpenFaaS gateway names too', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'counted', 'def handle(r):\n    if r.get_json().get("boom"):\n        raise RuntimeError("boom")\n    return 1');
+    const before = parseProm((await d.app.inject({ method: 'GET', url: '/metrics' })).body);
+    expect(sample(before, 'faasd_invocations_total', { function: 'counted' })).toBeUndefined();
+    await invoke(d, 'counted', {});
+    await invoke(d, 'counted', {});
+    await invoke(d, 'counted', { boom: true });
+    const res = await d.app.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('text/plain');
+    const m = parseProm(res.body);
+    expect(sample(m, 'faasd_invocations_total', { function: 'counted', mode: 'process', code: '200' })).toBe(2);
+    expect(sample(m, 'faasd_invocations_total', { function: 'counted', mode: 'process', code: '500' })).toBe(1);
+    expect(sample(m, 'faasd_cold_starts_total', { function: 'counted', mode: 'process' })).toBe(1);
+    expect(sample(m, 'faasd_invocation_duration_seconds_count', { function: 'counted', mode: 'process' })).toBe(3);
+    expect(sample(m, 'faasd_instances', { function: 'counted', mode: 'process', state: 'idle' })).toBe(1);
+    expect(sample(m, 'faasd_queue_depth', { function: 'counted' })).toBe(0);
+    expect(sample(m, 'faasd_instance_memory_bytes', { function: 'counted' })).toBeGreaterThan(0);
+    expect(sample(m, 'gateway_function_invocation_total', { function_name: 'counted', code: '200' })).toBe(2);
+    expect(sample(m, 'gateway_functions_seconds_count', { function_name: 'counted', code: '500' })).toBe(1);
+    expect(sample(m, 'gateway_service_count', { function_name: 'counted' })).toBe(1);
+    expect(m.some((s) => s.name === 'faasd_process_resident_memory_bytes')).toBe(true);
+  });
+
+  it('/metrics can require a key', async () => {
+    const d = await startTestDaemon({ config: { system: { metrics_auth: true } } });
+    expect((await d.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+    expect((await d.app.inject({ method: 'GET', url: '/metrics', headers: DEMO })).statusCode).toBe(200);
+  });
+
+  it('/stats and /stats/functions/:name reflect known invocation counts, errors, cold starts and instance usage', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'stat-me', 'def handle(r):\n    if r.get_json().get("fail"):\n        raise ValueError("no")\n    return 1');
+    await deploy(d, 'js-too', 'exports.handler = async () => 2', { runtime: 'node' });
+    for (let i = 0; i < 4; i++) await invoke(d, 'stat-me', {});
+    await invoke(d, 'stat-me', { fail: true });
+    await invoke(d, 'js-too');
+    const all = await d.app.inject({ method: 'GET', url: '/stats', headers: DEMO });
+    expect(all.statusCode).toBe(200);
+    expect(all.json()).toMatchObject({
+      functions: { total: 2, by_mode: { process: 2 } },
+      instances: { total: 2, by_state: { idle: 2 } },
+      invocations: { total: 6, errors: 1, cold_starts: 2 },
+      rate_limited: 0,
+    });
+    expect(all.json().latency_ms.p50).toBeGreaterThan(0);
+    expect(all.json().latency_ms.p99).toBeGreaterThanOrEqual(all.json().latency_ms.p50);
+    const one = await d.app.inject({ method: 'GET', url: '/stats/functions/stat-me', headers: DEMO });
+    expect(one.json()).toMatchObject({ name: 'stat-me', mode: 'process', invocations: { total: 5, errors: 1, cold_starts: 1 }, queue_depth: 0 });
+    expect(one.json().cold_start_ms.p50).toBeGreaterThan(0);
+    expect(one.json().instances).toHaveLength(1);
+    expect(one.json().instances[0].memory_bytes).toBeGreaterThan(0);
+    expect(one.json().instances[0].cpu_seconds).toBeGreaterThan(0);
+    expect((await d.app.inject({ method: 'GET', url: '/stats/functions/nope', headers: DEMO })).statusCode).toBe(404);
+    expect((await d.app.inject({ method: 'GET', url: '/stats' })).statusCode).toBe(401);
+  });
+
+  it('GET /functions/:name/logs returns what the function printed, with request ids, limit and since', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'chatty', 'import sys\ndef handle(r):\n    n = r.get_json()["n"]\n    print(f"hello {n}")\n    sys.stderr.write(f"warn {n}\\n")\n    return n');
+    const first = await invoke(d, 'chatty', { n: 1 });
+    await invoke(d, 'chatty', { n: 2 });
+    const res = await d.app.inject({ method: 'GET', url: '/functions/chatty/logs', headers: DEMO });
+    expect(res.statusCode).toBe(200);
+    const lines = res.json().lines as { line: string; request_id: string; time: string }[];
+    expect(lines.map((l) => l.line)).toEqual(['hello 1', 'warn 1', 'hello 2', 'warn 2']);
+    expect(lines[0]!.request_id).toBe(first.headers['x-faas-request-id']);
+    const limited = await d.app.inject({ method: 'GET', url: '/functions/chatty/logs?limit=1', headers: DEMO });
+    expect(limited.json().lines.map((l: { line: string }) => l.line)).toEqual(['warn 2']);
+    const future = await d.app.inject({ method: 'GET', url: `/functions/chatty/logs?since=${new Date(Date.now() + 60_000).toISOString()}`, headers: DEMO });
+    expect(future.json().count).toBe(0);
+    const bad = await d.app.inject({ method: 'GET', url: '/functions/chatty/logs?since=yesterday', headers: DEMO });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().field).toBe('since');
+  });
+});
