@@ -68,6 +68,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     await functions.syncDeclared(config.declared);
     // Pools for every registered function; min_instances start warming now.
     for (const rec of functions.list()) await manager.deployed(rec, functions.codeDir(rec));
+    manager.startPrewarming();
 
     const app = await buildApp({ config, functions, logger, execution: manager, observability });
     let appClosing: Promise<void> | null = null;

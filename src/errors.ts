@@ -62,7 +62,7 @@ export class FaasError extends Error {
   /** Seconds, for 429/503 answers. */
   readonly retryAfter?: number;
   /** Set on invoke errors that happened on an instance (for the x-faas-* headers). */
-  instance?: { id: string; coldStart: boolean };
+  instance?: { id: string; coldStart: boolean; start: 'warm' | 'prewarmed' | 'cold' };
 
   constructor(
     code: ErrorCode,

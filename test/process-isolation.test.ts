@@ -2,8 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startTestDaemon } from './helpers/daemon.js';
-import { deploy, invoke, isRoot } from './helpers/functions.js';
+import { startTestDaemon as startBase } from './helpers/daemon.js';
+import { deploy, invoke, isRoot, waitFor } from './helpers/functions.js';
 
 if (!isRoot) console.warn('strict isolation suite skipped: needs root (CI runs it as root)');
 
@@ -60,7 +60,19 @@ def handle(request):
     }
 `;
 
-describe.skipIf(!isRoot)('strict isolation from inside a function', () => {
+const PREWARM = { process: { python: 1, node: 1 }, container: { python: 0, node: 0 } };
+
+describe.skipIf(!isRoot).each([
+  ['a cold-started instance', {}],
+  ['a pre-warmed instance specialised for the function', { prewarm: PREWARM }],
+] as const)('strict isolation from inside a function, on %s', (_kind, extra) => {
+  const startTestDaemon = async (opts: Parameters<typeof startBase>[0] = {}) => {
+    const d = await startBase({ ...opts, config: { ...(opts.config ?? {}), ...extra } });
+    if ('prewarm' in extra) await waitFor(() => d.manager.prewarmed('process', 'python') === 1 && d.manager.prewarmed('process', 'node') === 1, 'pre-warmed instances');
+    return d;
+  };
+  const expectStart = (res: { headers: Record<string, unknown> }) => expect(res.headers['x-faas-start']).toBe('prewarm' in extra ? 'prewarmed' : 'cold');
+
   it('a Python function cannot see or reach anything of the host, the daemon or other functions', async () => {
     process.env.FAASD_SECRET_MARKER = 'do-not-leak-42';
     const d = await startTestDaemon({ listen: true });
@@ -83,6 +95,7 @@ describe.skipIf(!isRoot)('strict isolation from inside a function', () => {
       headers: { authorization: 'Bearer demo-key', 'content-type': 'application/json' },
       body: JSON.stringify({ config: d.config.source_file, registry: d.config.system.registry_path, other: otherDir, port }),
     });
+    expectStart({ headers: { 'x-faas-start': res.headers.get('x-faas-start') } });
     const seen = (await res.json()) as Record<string, unknown> & { env: Record<string, string>; status: string };
     expect(res.status).toBe(200);
     expect(seen.uid).toBe(65534);
@@ -123,6 +136,7 @@ describe.skipIf(!isRoot)('strict isolation from inside a function', () => {
     );
     const res = await invoke(d, 'js-probe');
     expect(res.statusCode, res.body).toBe(200);
+    expectStart(res);
     expect(res.json()).toMatchObject({ uid: 65534, shadow: false, code: false, tmp: true });
     expect(res.json().pids).toBeLessThanOrEqual(4);
     expect(res.json().env).not.toContain('NODE_EXTRA_CA_CERTS');
@@ -132,10 +146,21 @@ describe.skipIf(!isRoot)('strict isolation from inside a function', () => {
     const d = await startTestDaemon();
     await deploy(d, 'limited', 'def handle(r):\n    return 1', { config: { memory: '96Mi', cpu_limit: '250m' } });
     const res = await invoke(d, 'limited', {});
+    expectStart(res);
     const id = res.headers['x-faas-instance-id'] as string;
     const inst = d.manager.instancesOf('limited').find((i) => i.id === id)!;
     const usage = await inst.running!.usage();
     expect(usage?.memoryBytes).toBeGreaterThan(0);
     expect(usage!.memoryBytes).toBeLessThanOrEqual(96 * 1024 * 1024);
+  });
+
+  it('allocating 400 MB under memory 64Mi is 502 OutOfMemory, and the next call works', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'hog', 'def handle(r):\n    if r.get_json().get("hog"):\n        x = bytearray(400 * 1024 * 1024)\n        return len(x)\n    return "small"', { config: { memory: '64Mi' } });
+    const res = await invoke(d, 'hog', { hog: true });
+    expectStart(res);
+    expect(res.statusCode).toBe(502);
+    expect(res.json().error).toBe('OutOfMemory');
+    expect((await invoke(d, 'hog', { hog: false })).json()).toBe('small');
   });
 });

@@ -273,8 +273,15 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     }
   }
 
+  const pw = (raw.prewarm ?? {}) as { process?: Partial<Record<'python' | 'node', number>>; container?: Partial<Record<'python' | 'node', number>> };
+  const prewarm = {
+    process: { python: 2, node: 2, ...(pw.process ?? {}) },
+    container: { python: 1, node: 1, ...(pw.container ?? {}) },
+  };
+
   const config: LoadedConfig = {
     system,
+    prewarm,
     api_keys: apiKeys,
     using_demo_keys: usingDemo,
     rate_limit: rateLimit,

@@ -68,6 +68,13 @@ api_keys:
     scopes: [invoke, manage, admin]
     rate_limit: { rps: 0, burst: 1 }    # rps 0 = unlimited (trusted internal key)
 
+# Generic instances kept started per mode and runtime: a cold start takes one and only pays for
+# loading the function (milliseconds). 0 turns it off. Functions with their own dependencies,
+# or container functions with network: bridge, always get a normal cold start.
+prewarm:
+  process: { python: 2, node: 2 }
+  container: { python: 1, node: 1 }
+
 rate_limit:
   default: { rps: 100, burst: 200 }     # token bucket per key
   trusted_proxies: []                   # peers whose X-Forwarded-For is believed, e.g. [127.0.0.1]

@@ -48,6 +48,8 @@ export interface SystemConfig {
   shutdown_timeout: number;
 }
 
+export type PrewarmCounts = { python: number; node: number };
+
 export interface DeclaredFunction {
   runtime?: string;
   handler?: string;
@@ -62,6 +64,8 @@ export interface FaasConfig {
   /** True when no api_keys were configured and the quick-start keys are in force. */
   using_demo_keys: boolean;
   rate_limit: { default: RateLimitSpec; trusted_proxies: string[]; auth_failures_per_minute: number };
+  /** Generic instances kept started per mode and runtime (0 = off). */
+  prewarm: { process: PrewarmCounts; container: PrewarmCounts };
   functions: Record<string, DeclaredFunction>;
   /** Absolute path of the file loaded, or null on built-in defaults. */
   source_file: string | null;
@@ -177,6 +181,14 @@ export const configFileSchema = {
         default: rateLimitSchema,
         trusted_proxies: { type: 'array', items: { type: 'string', minLength: 1 } },
         auth_failures_per_minute: { type: 'integer', minimum: 1 },
+      },
+    },
+    prewarm: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        process: { type: 'object', additionalProperties: false, properties: { python: { type: 'integer', minimum: 0, maximum: 100 }, node: { type: 'integer', minimum: 0, maximum: 100 } } },
+        container: { type: 'object', additionalProperties: false, properties: { python: { type: 'integer', minimum: 0, maximum: 100 }, node: { type: 'integer', minimum: 0, maximum: 100 } } },
       },
     },
     functions: {

@@ -24,7 +24,14 @@ export interface InstanceSpec {
   pidsLimit: number;
   /** Container mode only. */
   network?: 'none' | 'bridge';
+  /**
+   * May a pre-warmed generic instance serve it? False when its sandbox differs in a way
+   * that cannot be applied after start (own dependencies, container networking).
+   */
+  prewarmable?: boolean;
 }
+
+export type StartKind = 'cold' | 'prewarmed';
 
 export type ExitReason = 'oom' | 'crash' | 'killed' | 'stopped' | 'protocol';
 
@@ -48,6 +55,8 @@ export interface RunningInstance {
   readonly pid?: number;
   readonly containerId?: string;
   readonly channel: ShimChannel;
+  /** How this instance came to be: a full cold start or a specialised pre-warmed one. */
+  readonly startKind?: StartKind;
   /** Resolves once when the instance is gone, with why. Never rejects. */
   readonly exited: Promise<ExitInfo>;
   /** Immediate: SIGKILL the whole instance (cgroup / container); resolves when gone. */
@@ -73,6 +82,10 @@ export interface Driver {
    * load) and leaves nothing behind.
    */
   start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance>;
+  /** Start keeping pre-warmed generic instances (optional: drivers without prewarm skip it). */
+  startPrewarming?(): void;
+  /** Ready generic instances of a runtime. */
+  prewarmed?(runtime: RuntimeName): number;
   /** Stop everything this driver started; idempotent. */
   close(): Promise<void>;
 }

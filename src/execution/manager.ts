@@ -92,7 +92,7 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
     const mode = entry.mode;
     return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs }).then(
       (out) => {
-        observer.invocation({ function: name, mode, status: out.result.status, durationMs: performance.now() - t0, coldStart: out.coldStart, waitMs: out.waitMs });
+        observer.invocation({ function: name, mode, status: out.result.status, durationMs: performance.now() - t0, coldStart: out.coldStart, start: out.start, waitMs: out.waitMs });
         if (out.result.logs.length > 0) observer.functionLogs(name, req.id, out.result.logs);
         return out;
       },
@@ -105,6 +105,7 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
           errorCode: fe?.code ?? 'INTERNAL',
           durationMs: performance.now() - t0,
           coldStart: fe?.instance?.coldStart ?? false,
+          start: fe?.instance?.start ?? 'warm',
           waitMs: 0,
         });
         const logs = fe?.details.logs;
@@ -231,6 +232,15 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
     await e.pool.close();
   }
 
+  prewarmed(mode: ExecutionMode, runtime: 'python' | 'node'): number {
+    return this.opts.drivers[mode]?.prewarmed?.(runtime) ?? 0;
+  }
+
+  /** After boot: let the drivers fill their pools of pre-warmed generic instances. */
+  startPrewarming(): void {
+    for (const d of Object.values(this.opts.drivers)) d?.startPrewarming?.();
+  }
+
   /** Shutdown, step 1: refuse new invocations (503 Draining); running ones go on. */
   drain(): void {
     this.draining = true;
@@ -268,6 +278,8 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
         cpus: cpuCores(c),
         pidsLimit: PIDS_LIMIT,
         network: c.network,
+        // A generic instance has no dependencies directory and container networking is fixed at create.
+        prewarmable: c.dependencies.length === 0 && (c.execution_mode === 'process' || c.network === 'none'),
       }),
     };
   }

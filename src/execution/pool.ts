@@ -45,10 +45,14 @@ export interface PoolInstance {
   readonly onDemand: boolean;
 }
 
+export type ServedBy = 'warm' | 'prewarmed' | 'cold';
+
 export interface InvokeOutcome {
   result: InvokeResult;
   instanceId: string;
+  /** The call waited for an instance to start (prewarmed or cold). */
   coldStart: boolean;
+  start: ServedBy;
   /** ms spent waiting for an instance (queue or cold start). */
   waitMs: number;
 }
@@ -133,13 +137,14 @@ export class FunctionPool {
     const inst = this.idle.shift() ?? (await this.waitForInstance());
     const waitMs = performance.now() - t0;
     const coldStart = inst.onDemand && inst.invocations === 0;
+    const start: ServedBy = coldStart ? (inst.running?.startKind ?? 'cold') : 'warm';
     inst.state = 'busy';
     inst.invocations += 1;
     try {
       const result = await this.runOn(inst, req);
-      return { result, instanceId: inst.id, coldStart, waitMs };
+      return { result, instanceId: inst.id, coldStart, start, waitMs };
     } catch (e) {
-      if (e instanceof FaasError) e.instance = { id: inst.id, coldStart };
+      if (e instanceof FaasError) e.instance = { id: inst.id, coldStart, start };
       throw e;
     } finally {
       inst.lastUsedAt = Date.now();

@@ -6,13 +6,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
 import { LocalDependencyInstaller } from './dependencies.js';
 import type { ExecutionObserver } from '../observability/events.js';
 import type { Driver, ExecutionMode, ExitInfo, RuntimeName } from './driver.js';
+import { ContainerDriver, removeOrphans } from './drivers/container.js';
 import { ProcessDriver } from './drivers/process.js';
+import { probeDocker } from '../system/docker-probe.js';
 import { ExecutionManager } from './manager.js';
 import { CgroupManager } from './sandbox/cgroups.js';
 import { checkSandboxTools, resolveInterpreter } from './sandbox/launcher.js';
@@ -48,6 +51,11 @@ export async function setUpExecution(
     }
   }
 
+  const runBase = process.getuid?.() === 0 ? '/run/faasd' : path.join(os.tmpdir(), `faasd-run-${process.getuid?.() ?? 'u'}`);
+  const runRoot = path.join(runBase, id);
+  fs.rmSync(runRoot, { recursive: true, force: true });
+  fs.mkdirSync(runRoot, { recursive: true, mode: 0o711 });
+
   try {
     const level = sys.process_isolation_level;
     let cgroups: CgroupManager | null = null;
@@ -62,18 +70,17 @@ export async function setUpExecution(
       const tools = checkSandboxTools();
       if (!tools.ok) throw new Error(`strict isolation needs bubblewrap: ${tools.detail}`);
     }
-    const runBase = process.getuid?.() === 0 ? '/run/faasd' : path.join(os.tmpdir(), `faasd-run-${process.getuid?.() ?? 'u'}`);
-    const runRoot = path.join(runBase, id);
-    fs.rmSync(runRoot, { recursive: true, force: true });
-    fs.mkdirSync(runRoot, { recursive: true, mode: 0o711 });
+    const processRoot = path.join(runRoot, 'processes');
+    fs.mkdirSync(processRoot, { mode: 0o711 });
     drivers.process = new ProcessDriver({
       level,
-      runRoot,
+      runRoot: processRoot,
       cgroups,
       interpreters: { python: interpreters.python?.path ?? '/usr/bin/python3', node: interpreters.node?.path ?? '/usr/bin/node' },
       runtimesDir: RUNTIMES_DIR,
       startTimeoutMs: sys.cold_start_timeout * 1000,
       logger,
+      prewarm: config.prewarm.process,
     });
     logger.info({ isolation: level, cgroup: cgroups?.version ?? 'none', run_dir: runRoot }, 'process mode ready');
   } catch (e) {
@@ -82,7 +89,35 @@ export async function setUpExecution(
     logger.warn({ reason: unavailable.process }, 'process mode unavailable');
   }
 
-  unavailable.container = sys.disable_container ? 'disabled by configuration (FAAS_DISABLE_CONTAINER)' : 'container mode is not built yet';
+  if (sys.disable_container) {
+    unavailable.container = 'disabled by configuration (FAAS_DISABLE_CONTAINER / system.disable_container)';
+  } else {
+    // DOCKER_HOST or the default socket, as the docker CLI does.
+    const docker = new Docker();
+    const probe = await probeDocker(docker);
+    if (probe.ok) {
+      const removed = await removeOrphans(docker, id, logger);
+      if (removed > 0) logger.info({ count: removed }, 'removed containers left by a previous run');
+      const containerRoot = path.join(runRoot, 'containers');
+      fs.mkdirSync(containerRoot, { mode: 0o711 });
+      drivers.container = new ContainerDriver({
+        docker,
+        images: { python: sys.container_images.python, node: sys.container_images.node },
+        runRoot: containerRoot,
+        runtimesDir: RUNTIMES_DIR,
+        daemonId: id,
+        startTimeoutMs: sys.cold_start_timeout * 1000,
+        logger,
+      });
+      logger.info({ engine: probe.detail, images: sys.container_images }, 'container mode ready');
+    } else {
+      unavailable.container = `Docker engine unavailable: ${probe.detail}`;
+    }
+  }
+  if (!drivers.container) {
+    if (sys.default_mode === 'container') throw new FaasError('CONFIG_INVALID', `container mode (the default mode) cannot run here: ${unavailable.container}`);
+    logger.warn({ reason: unavailable.container }, 'container mode unavailable; container-mode deploys will be refused with 422');
+  }
 
   const manager = new ExecutionManager({
     config,

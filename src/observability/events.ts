@@ -11,6 +11,8 @@ export interface InvocationEvent {
   errorCode?: string;
   durationMs: number;
   coldStart: boolean;
+  /** warm, prewarmed (a generic instance specialised) or cold (a full start). */
+  start: 'warm' | 'prewarmed' | 'cold';
   /** Time spent waiting for an instance (queue or start). */
   waitMs: number;
 }

@@ -30,7 +30,7 @@ export class Metrics {
 
     this.invocations = new client.Counter({ name: 'faasd_invocations_total', help: 'Invocations by function, mode and HTTP status code', labelNames: ['function', 'mode', 'code'], registers });
     this.duration = new client.Histogram({ name: 'faasd_invocation_duration_seconds', help: 'Invocation duration at the gateway, by function and mode', labelNames: ['function', 'mode'], buckets: DURATION_BUCKETS, registers });
-    this.coldStarts = new client.Counter({ name: 'faasd_cold_starts_total', help: 'Invocations that waited for a new instance', labelNames: ['function', 'mode'], registers });
+    this.coldStarts = new client.Counter({ name: 'faasd_cold_starts_total', help: 'Invocations that waited for a new instance, by how it started (cold or prewarmed)', labelNames: ['function', 'mode', 'kind'], registers });
     this.queueWait = new client.Histogram({ name: 'faasd_queue_wait_seconds', help: 'Time an invocation waited for an instance', labelNames: ['function'], buckets: DURATION_BUCKETS, registers });
     this.rateLimited = new client.Counter({ name: 'faasd_rate_limited_total', help: 'Requests refused with 429, by API key name', labelNames: ['key'], registers });
 
@@ -101,7 +101,7 @@ export class Metrics {
     const seconds = e.durationMs / 1000;
     this.invocations.inc({ function: e.function, mode: e.mode, code });
     this.duration.observe({ function: e.function, mode: e.mode }, seconds);
-    if (e.coldStart) this.coldStarts.inc({ function: e.function, mode: e.mode });
+    if (e.coldStart) this.coldStarts.inc({ function: e.function, mode: e.mode, kind: e.start });
     this.queueWait.observe({ function: e.function }, e.waitMs / 1000);
     this.ofInvocations.inc({ function_name: e.function, code });
     this.ofSeconds.observe({ function_name: e.function, code }, seconds);

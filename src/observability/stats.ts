@@ -39,6 +39,8 @@ export interface FunctionCounters {
   invocations: number;
   errors: number;
   coldStarts: number;
+  /** Cold starts served by a pre-warmed generic instance. */
+  prewarmedStarts: number;
   latency: LatencyWindow;
   coldStartLatency: LatencyWindow;
 }
@@ -50,7 +52,7 @@ export class StatsCollector {
   rateLimited = 0;
 
   private static counters(size = 2048): FunctionCounters {
-    return { invocations: 0, errors: 0, coldStarts: 0, latency: new LatencyWindow(size), coldStartLatency: new LatencyWindow(512) };
+    return { invocations: 0, errors: 0, coldStarts: 0, prewarmedStarts: 0, latency: new LatencyWindow(size), coldStartLatency: new LatencyWindow(512) };
   }
 
   record(e: InvocationEvent): void {
@@ -62,6 +64,7 @@ export class StatsCollector {
       t.latency.add(e.durationMs);
       if (e.coldStart) {
         t.coldStarts += 1;
+        if (e.start === 'prewarmed') t.prewarmedStarts += 1;
         t.coldStartLatency.add(e.durationMs);
       }
     }

@@ -31,6 +31,8 @@ export function writeConfig(dir: string, extra: Record<string, unknown> = {}): s
       registry_path: path.join(dir, 'registry.db'),
       ...(system ?? {}),
     },
+    // Pre-warmed instances are opt-in per test: most suites start many daemons.
+    prewarm: { process: { python: 0, node: 0 }, container: { python: 0, node: 0 } },
     ...rest,
   };
   const file = path.join(dir, 'faas_config.yaml');

@@ -4,6 +4,7 @@
 // start-up stderr, not a hang; a death is acted on once; stop = destroy the channel, kill the
 // whole cgroup, remove what was created.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -11,7 +12,8 @@ import pidusage from 'pidusage';
 import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
 import type { Driver, DriverHealth, ExitInfo, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
-import type { CgroupManager, InstanceCgroup } from '../sandbox/cgroups.js';
+import { GenericPool, type GenericInstance } from '../generic-pool.js';
+import type { CgroupLimits, CgroupManager, InstanceCgroup } from '../sandbox/cgroups.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from '../sandbox/launcher.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
 
@@ -26,6 +28,8 @@ export interface ProcessDriverOptions {
   runtimesDir: string;
   startTimeoutMs: number;
   logger: Logger;
+  /** Generic instances kept ready per runtime (0 = none). */
+  prewarm?: Record<RuntimeName, number>;
 }
 
 interface ShimLaunch {
@@ -56,6 +60,8 @@ function prepareShims(runtimesDir: string, runRoot: string, python: string): Rec
   }
 }
 const STDERR_TAIL_BYTES = 8192;
+/** The defaults of function-model.ts (128Mi, 1 CPU) and the manager's pids limit. */
+const GENERIC_LIMITS = { memoryBytes: 128 * 1024 * 1024, cpus: 1, pidsMax: 256 };
 
 /** Runtime switches in the clean environment (nothing is inherited from the daemon). */
 function baseEnv(runtime: RuntimeName, socket: string): Record<string, string> {
@@ -82,11 +88,13 @@ export class ProcessDriver implements Driver {
   readonly mode = 'process' as const;
   private readonly live = new Set<ProcessInstance>();
   private readonly shims: Record<RuntimeName, ShimLaunch>;
+  private readonly generic: GenericPool<ProcessInstance>;
   private closed = false;
 
   constructor(private readonly opts: ProcessDriverOptions) {
     if (opts.level !== 'none' && !opts.cgroups) throw new Error(`isolation level ${opts.level} needs cgroups`);
     this.shims = prepareShims(opts.runtimesDir, opts.runRoot, opts.interpreters.python);
+    this.generic = new GenericPool(opts.prewarm ?? { python: 0, node: 0 }, (rt) => this.startGeneric(rt), opts.logger, 'process');
   }
 
   async health(): Promise<DriverHealth> {
@@ -97,9 +105,81 @@ export class ProcessDriver implements Driver {
     /* interpreters were resolved at boot */
   }
 
+  /** Driver start: a pre-warmed generic instance when one fits, else a full cold start. */
   async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
-    const hostDir = path.join(this.opts.runRoot, spec.instanceId);
+    const generic = spec.prewarmable ? this.generic.take(spec.runtime) : null;
+    if (generic) {
+      try {
+        return await this.specialise(generic, spec);
+      } catch (e) {
+        // The function's own load error is its answer; anything else falls back to cold.
+        if (e instanceof FaasError && e.code === 'FUNCTION_ERROR') throw e;
+        this.opts.logger.warn({ function: spec.functionName, err: (e as Error).message }, 'pre-warmed instance failed to specialise: cold start instead');
+      }
+    }
+    const inst = await this.launch(spec.instanceId, spec.runtime, spec.codeDir, { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit }, spec.functionName, signal);
+    try {
+      await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
+    } catch (e) {
+      const exit = await inst.kill();
+      await inst.stop();
+      throw startError(spec, e, exit);
+    }
+    return inst;
+  }
+
+  /** Fill the pre-warmed pools (after boot, so they do not slow it down). */
+  startPrewarming(): void {
+    this.generic.fill();
+  }
+
+  prewarmed(runtime: RuntimeName): number {
+    return this.generic.size(runtime);
+  }
+
+  /**
+   * A generic instance: started, connected, ready, no function. Its /function is an empty,
+   * root-owned directory of its own, bound read-only; its cgroup starts with the default
+   * function limits and gets the function's own in specialise(), before any of its code runs.
+   */
+  private async startGeneric(runtime: RuntimeName): Promise<ProcessInstance> {
+    const id = `prewarm-${runtime}-${crypto.randomBytes(4).toString('hex')}`;
+    const slot = path.join(this.opts.runRoot, `${id}.code`);
+    await fs.mkdir(slot, { mode: 0o755 });
+    try {
+      // Created with the default function limits, so most specialisations write nothing.
+      const inst = await this.launch(id, runtime, slot, GENERIC_LIMITS, 'faas');
+      inst.codeSlot = slot;
+      return inst;
+    } catch (e) {
+      await fs.rm(slot, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Give a generic instance its function: code, limits, environment, then init. */
+  private async specialise(inst: ProcessInstance, spec: InstanceSpec): Promise<RunningInstance> {
+    try {
+      // The function's limits, then its files copied into the instance's read-only code slot:
+      // a pre-warmable function has no dependencies, so its directory is a few flat files.
+      inst.cgroup?.setLimits({ memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit });
+      const files = (await fs.readdir(spec.codeDir, { withFileTypes: true })).filter((e) => e.isFile() && e.name !== '.complete');
+      await Promise.all(files.map((f) => fs.copyFile(path.join(spec.codeDir, f.name), path.join(inst.codeSlot!, f.name))));
+      inst.id = spec.instanceId;
+      inst.startKind = 'prewarmed';
+      await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed instance of "${spec.functionName}"`);
+      return inst;
+    } catch (e) {
+      await inst.kill();
+      await inst.stop();
+      throw e;
+    }
+  }
+
+  /** Start a shim in its sandbox and cgroup and wait for `ready` (no `init` yet). */
+  private async launch(id: string, runtime: RuntimeName, codeDir: string, limits: CgroupLimits, hostname: string, signal?: AbortSignal): Promise<ProcessInstance> {
+    const hostDir = path.join(this.opts.runRoot, id);
     await fs.mkdir(hostDir, { mode: 0o700 });
     const cleanup: (() => Promise<unknown>)[] = [() => fs.rm(hostDir, { recursive: true, force: true })];
     let listener: ShimListener | null = null;
@@ -111,39 +191,37 @@ export class ProcessDriver implements Driver {
       // Socket and cgroup are independent: set them up side by side (cgroup v1 is 4 hierarchies).
       const [l, cg] = await Promise.allSettled([
         listenForShim(path.join(hostDir, 'shim.sock')),
-        this.opts.level === 'none' ? Promise.resolve(null) : this.opts.cgroups!.create(spec.instanceId, { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit }),
+        this.opts.level === 'none' ? Promise.resolve(null) : this.opts.cgroups!.create(id, limits),
       ]);
       if (l.status === 'fulfilled') cleanup.push((listener = l.value).close);
       if (cg.status === 'fulfilled' && cg.value) cleanup.push((cgroup = cg.value).remove.bind(cg.value));
       if (l.status === 'rejected') throw l.reason;
       if (cg.status === 'rejected') throw cg.reason;
-      listener = listener!;
-      const shim = this.shims[spec.runtime];
-      const shimDir = shim.dir;
-      const inside = sandboxPaths(this.opts.level, { shimDir, codeDir: spec.codeDir, instanceDir: hostDir });
+      const shim = this.shims[runtime];
+      const inside = sandboxPaths(this.opts.level, { shimDir: shim.dir, codeDir, instanceDir: hostDir });
       const launch = buildLaunchCommand({
         level: this.opts.level,
-        interpreter: this.opts.interpreters[spec.runtime],
+        interpreter: this.opts.interpreters[runtime],
         args: [...shim.flags, path.join(inside.shimDir, shim.file)],
-        shimDir,
-        codeDir: spec.codeDir,
+        shimDir: shim.dir,
+        codeDir,
         instanceDir: hostDir,
         ...(cgroup ? { cgroup } : {}),
-        env: baseEnv(spec.runtime, path.join(inside.instanceDir, 'shim.sock')),
+        env: baseEnv(runtime, path.join(inside.instanceDir, 'shim.sock')),
         uid: NOBODY,
         gid: NOBODY,
-        hostname: spec.functionName.slice(0, 63),
+        hostname: hostname.slice(0, 63),
       });
       child = spawn(launch.command, launch.args, { env: launch.env, cwd: launch.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      const inst = new ProcessInstance(spec, child, cgroup, listener, hostDir, this.opts.logger, () => this.live.delete(inst));
+      const inst = new ProcessInstance(id, runtime, inside.codeDir, child, cgroup, listener!, hostDir, this.opts.logger, () => this.live.delete(inst));
       cleanup.length = 0; // the instance owns them now
       this.live.add(inst);
       try {
-        await withTimeout(inst.connect(spec, inside.codeDir, signal), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
+        await withTimeout(inst.connect(signal), this.opts.startTimeoutMs, `starting a ${runtime} instance`);
       } catch (e) {
         const exit = await inst.kill();
         await inst.stop();
-        throw startError(spec, e, exit);
+        throw startError({ functionName: hostname } as InstanceSpec, e, exit);
       }
       return inst;
     } catch (e) {
@@ -161,6 +239,7 @@ export class ProcessDriver implements Driver {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.generic.close();
     await Promise.all([...this.live].map((i) => i.stop()));
     await this.opts.cgroups?.close();
   }
@@ -176,25 +255,31 @@ function startError(spec: InstanceSpec, e: unknown, exit: ExitInfo): FaasError {
   });
 }
 
-class ProcessInstance implements RunningInstance {
-  readonly id: string;
+class ProcessInstance implements RunningInstance, GenericInstance {
+  /** Renamed to the pool's id when a generic instance is specialised. */
+  id: string;
   readonly pid: number | undefined;
   channel!: ShimChannel;
   readonly exited: Promise<ExitInfo>;
+  startKind: 'cold' | 'prewarmed' = 'cold';
+  /** Generic instances only: the host directory bound read-only at /function. */
+  codeSlot: string | null = null;
   private stderrTail = '';
   private killedByUs = false;
   private stopping: Promise<void> | null = null;
 
   constructor(
-    spec: InstanceSpec,
+    id: string,
+    readonly runtime: RuntimeName,
+    private readonly codeDirInside: string,
     private readonly child: ChildProcess,
-    private readonly cgroup: InstanceCgroup | null,
+    readonly cgroup: InstanceCgroup | null,
     private readonly listener: ShimListener,
     private readonly hostDir: string,
     private readonly logger: Logger,
     private readonly forget: () => void,
   ) {
-    this.id = spec.instanceId;
+    this.id = id;
     this.pid = child.pid;
     child.stderr!.on('data', (d: Buffer) => {
       this.stderrTail = (this.stderrTail + d.toString()).slice(-STDERR_TAIL_BYTES);
@@ -218,24 +303,41 @@ class ProcessInstance implements RunningInstance {
     });
   }
 
-  /** Accept the shim's connection, wait for ready, send init; all raced against its exit. */
-  async connect(spec: InstanceSpec, codeDirInside: string, signal?: AbortSignal): Promise<void> {
+  get gone(): Promise<unknown> {
+    return this.exited;
+  }
+
+  discard(): Promise<void> {
+    return this.stop();
+  }
+
+  private died(): Promise<never> {
     const died = this.exited.then((exit): never => {
       throw new FaasError('INSTANCE_CRASHED', `shim exited (${exit.signal ?? exit.code}) before it was ready`);
     });
     died.catch(() => undefined);
+    return died;
+  }
+
+  /** Accept the shim's connection and wait for `ready`, raced against its exit. */
+  async connect(signal?: AbortSignal): Promise<void> {
+    const died = this.died();
     const socket = await Promise.race([this.listener.nextConnection(signal), died]);
     this.channel = new ShimChannel(socket);
     await Promise.race([this.channel.ready, died]);
-    await Promise.race([
-      this.channel.init(
-        { name: spec.functionName, version: spec.version, dir: codeDirInside, file: spec.file, ...(spec.handler ? { handler: spec.handler } : {}) },
-        spec.environment,
-      ),
-      died,
-    ]);
     // No more connections are expected: a second one would be someone else's.
     void this.listener.close();
+  }
+
+  /** Send `init` for the function (its code is at codeDirInside). */
+  async initialise(spec: InstanceSpec): Promise<void> {
+    await Promise.race([
+      this.channel.init(
+        { name: spec.functionName, version: spec.version, dir: this.codeDirInside, file: spec.file, ...(spec.handler ? { handler: spec.handler } : {}) },
+        spec.environment,
+      ),
+      this.died(),
+    ]);
   }
 
   async kill(): Promise<ExitInfo> {
@@ -269,6 +371,7 @@ class ProcessInstance implements RunningInstance {
       await this.listener.close().catch(() => undefined);
       if (this.cgroup) await this.cgroup.remove().catch((e) => this.logger.warn({ instance: this.id, err: (e as Error).message }, 'cgroup not removed'));
       await fs.rm(this.hostDir, { recursive: true, force: true }).catch(() => undefined);
+      if (this.codeSlot) await fs.rm(this.codeSlot, { recursive: true, force: true }).catch(() => undefined);
       this.forget();
     })();
     return this.stopping;

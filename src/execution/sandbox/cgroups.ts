@@ -7,6 +7,7 @@
 // Layout: <hierarchy>/<prefix>/<instance>. The <prefix> cgroup is a pure parent: it never
 // holds a process (the daemon must not run in it), which cgroup v2 requires before it lets a
 // parent hand controllers to its children ("no internal processes" rule).
+import { writeFileSync } from 'node:fs';
 import { access, mkdir, readFile, readdir, realpath, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +34,11 @@ export interface InstanceCgroup {
   /** cgroup.procs files a process writes its own pid into to join (1 for v2, one per v1 hierarchy). */
   readonly procsFiles: string[];
   oomKilled(): Promise<boolean>;
+  /**
+   * Change the limits of a live cgroup (a pre-warmed instance being given its function).
+   * Writes only the values that differ from those it was created with.
+   */
+  setLimits(limits: CgroupLimits): void;
   usage(): Promise<CgroupUsage>;
   killAll(): Promise<void>;
   remove(): Promise<void>;
@@ -105,6 +111,8 @@ export class CgroupManager {
       for (const d of dirs) await mkdir(d);
       if (this.version === 'v2') await applyV2(dirs[0]!, limits);
       else await applyV1(this.#v1, dirs, limits);
+      const memDir = this.version === 'v2' ? null : dirs[this.#v1.findIndex((h) => h.controller === 'memory')];
+      cg.created(limits, memDir ? await exists(join(memDir, 'memory.memsw.limit_in_bytes')) : false);
     } catch (err) {
       await cg.remove().catch(() => undefined);
       throw new FaasError('INTERNAL', `cannot create cgroup ${name}: ${(err as Error).message}`, { cause: err });
@@ -151,6 +159,43 @@ class Cgroup implements InstanceCgroup {
 
   #file(controller: string, file: string): string {
     return join(this.#version === 'v2' ? this.#dirs[0]! : this.#byController.get(controller)!, file);
+  }
+
+  // On the cold-start path of a pre-warmed instance: cgroupfs files are kernel pseudo-files
+  // whose writes never block on a disk, so synchronous writes (~20 us each) beat a thread-pool
+  // round trip per file (measured 4-8 ms for the async version on cgroup v1).
+  setLimits(limits: CgroupLimits): void {
+    const cur = this.limits;
+    const v2 = this.#version === 'v2';
+    if (limits.memoryBytes !== cur.memoryBytes) {
+      const mem = limits.memoryBytes > 0 ? String(limits.memoryBytes) : v2 ? 'max' : '-1';
+      if (v2) writeFileSync(this.#file('memory', 'memory.max'), mem);
+      else {
+        // v1 keeps memsw >= limit on every write: raise memsw first, lower it last.
+        const memsw = this.#file('memory', 'memory.memsw.limit_in_bytes');
+        const hasMemsw = this.#hasMemsw;
+        const raising = limits.memoryBytes <= 0 || (cur.memoryBytes > 0 && limits.memoryBytes > cur.memoryBytes);
+        if (raising && hasMemsw) writeFileSync(memsw, mem);
+        writeFileSync(this.#file('memory', 'memory.limit_in_bytes'), mem);
+        if (!raising && hasMemsw) writeFileSync(memsw, mem);
+      }
+    }
+    if (limits.cpus !== cur.cpus) {
+      if (v2) writeFileSync(this.#file('cpu', 'cpu.max'), limits.cpus > 0 ? `${quotaUs(limits.cpus)} ${CPU_PERIOD_US}` : `max ${CPU_PERIOD_US}`);
+      else writeFileSync(this.#file('cpu', 'cpu.cfs_quota_us'), limits.cpus > 0 ? String(quotaUs(limits.cpus)) : '-1');
+    }
+    if (limits.pidsMax !== cur.pidsMax) writeFileSync(this.#file('pids', 'pids.max'), limits.pidsMax > 0 ? String(limits.pidsMax) : 'max');
+    this.limits = { ...limits };
+  }
+
+  /** The limits in force (as created, then as set). */
+  limits: CgroupLimits = { memoryBytes: 0, cpus: 0, pidsMax: 0 };
+  #hasMemsw = false;
+
+  /** Called by create() once the files are written. */
+  created(limits: CgroupLimits, hasMemsw: boolean): void {
+    this.limits = { ...limits };
+    this.#hasMemsw = hasMemsw;
   }
 
   async oomKilled(): Promise<boolean> {

@@ -40,7 +40,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
       const ms = performance.now() - t0;
       reply.header('x-faas-duration-ms', ms.toFixed(2));
       const fe = e instanceof FaasError ? e : null;
-      if (fe?.instance) reply.header('x-faas-instance-id', fe.instance.id).header('x-faas-cold-start', String(fe.instance.coldStart));
+      if (fe?.instance) reply.header('x-faas-instance-id', fe.instance.id).header('x-faas-cold-start', String(fe.instance.coldStart)).header('x-faas-start', fe.instance.start);
       req.log.info({ function: params.name, status: fe?.status ?? 500, code: fe?.code, ms: Math.round(ms * 100) / 100 }, 'invocation failed');
       throw e;
     }
@@ -51,9 +51,10 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
       .code(result.status)
       .header('x-faas-duration-ms', ms.toFixed(2))
       .header('x-faas-cold-start', outcome.coldStart ? 'true' : 'false')
+      .header('x-faas-start', outcome.start)
       .header('x-faas-instance-id', outcome.instanceId);
     req.log.info(
-      { function: params.name, status: result.status, ms: Math.round(ms * 100) / 100, cold_start: outcome.coldStart, instance: outcome.instanceId, query: qIndex >= 0 },
+      { function: params.name, status: result.status, ms: Math.round(ms * 100) / 100, start: outcome.start, instance: outcome.instanceId, query: qIndex >= 0 },
       'invocation',
     );
     if (result.logs.length > 0 && req.log.level === 'debug') req.log.debug({ function: params.name, logs: result.logs }, 'function output');

@@ -26,7 +26,7 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
       uptime_seconds: Math.round((Date.now() - obs.stats.startedAt) / 1000),
       functions: { total: functions.length, by_mode: byMode },
       instances: { total: states.length, by_state: byState },
-      invocations: { total: t.invocations, errors: t.errors, cold_starts: t.coldStarts },
+      invocations: { total: t.invocations, errors: t.errors, cold_starts: t.coldStarts, prewarmed_starts: t.prewarmedStarts },
       rate_limited: obs.stats.rateLimited,
       latency_ms: t.latency.percentiles(PCT),
     };
@@ -41,7 +41,7 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
       name: fn.name,
       version: fn.version,
       mode: fn.config.execution_mode,
-      invocations: { total: c?.invocations ?? 0, errors: c?.errors ?? 0, cold_starts: c?.coldStarts ?? 0 },
+      invocations: { total: c?.invocations ?? 0, errors: c?.errors ?? 0, cold_starts: c?.coldStarts ?? 0, prewarmed_starts: c?.prewarmedStarts ?? 0 },
       latency_ms: c ? c.latency.percentiles(PCT) : { p50: null, p95: null, p99: null },
       cold_start_ms: c ? c.coldStartLatency.percentiles([50, 95]) : { p50: null, p95: null },
       queue_depth: deps.execution?.queueDepths?.().find((q) => q.function === fn.name)?.depth ?? 0,

@@ -1,0 +1,603 @@
+// Container mode: each instance is one Docker container running the same shim as process
+// mode, talking over a Unix socket in its own host directory, bind-mounted at /run/faas.
+// Structure mirrors drivers/process.ts: the shim's `ready` + `init` are raced against the
+// container dying and the start timeout, so a crash at start is an error carrying the
+// container's stderr, not a hang; a death is acted on once; stop = destroy the channel,
+// force-remove the container, remove the directory.
+//
+// Facts this relies on (.ci/docker-notes.md): the images may have no /bin/sh, so the command
+// is exec form with absolute paths; node/python as PID 1 ignore SIGTERM, so `Init: true`
+// (tini) is PID 1; the stats API takes ~1 s per call, so usage() reads the cgroup files; a
+// read-only root needs a tmpfs /tmp; State.OOMKilled is what reports an OOM kill.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import { FaasError } from '../../errors.js';
+import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
+import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
+
+export interface ContainerDriverOptions {
+  /** dockerode instance (the engine's API socket). */
+  docker: Docker;
+  /** Image per runtime, e.g. { python: 'python:3.11-slim', node: 'node:20-slim' }. */
+  images: Record<RuntimeName, string>;
+  /** Host directory for per-instance directories (sockets), e.g. /run/faasd/<daemonId>/containers. */
+  runRoot: string;
+  /** The repo's runtimes/ directory (runtimes/python/shim.py, runtimes/node/shim.js). */
+  runtimesDir: string;
+  /** Value of the faasd.daemon label: what removeOrphans() of a restarted daemon looks for. */
+  daemonId: string;
+  startTimeoutMs: number;
+  logger: Logger;
+  /**
+   * Interpreter inside the image, per runtime. Default: found once per image in prepare(),
+   * as the first `python3` / `node` that exists in the directories of the image's PATH
+   * (stock python:3.11-slim / node:20-slim: /usr/local/bin, faasd-runtime/*-local: /usr/bin).
+   */
+  interpreterPaths?: Partial<Record<RuntimeName, string>>;
+}
+
+/** Where things are inside every container. */
+export const CONTAINER_PATHS = Object.freeze({
+  instanceDir: '/run/faas',
+  socket: '/run/faas/shim.sock',
+  shimDir: '/opt/faas/runtime',
+  codeDir: '/function',
+});
+
+export const LABELS = Object.freeze({
+  managed: 'faasd.managed',
+  fn: 'faasd.function',
+  instance: 'faasd.instance',
+  daemon: 'faasd.daemon',
+  version: 'faasd.version',
+});
+
+const SHIM_FILE: Record<RuntimeName, string> = { python: 'shim.py', node: 'shim.js' };
+const BINARY: Record<RuntimeName, string> = { python: 'python3', node: 'node' };
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const STDERR_TAIL_BYTES = 8192;
+const LOG_TAIL_LINES = 200;
+const NOBODY = '65534:65534';
+const TMPFS_TMP = 'rw,nosuid,nodev,size=64m';
+/** Seconds; only used by `docker stop` and a daemon restart, the driver itself force-removes. */
+const STOP_TIMEOUT_S = 2;
+const HEALTH_TIMEOUT_MS = 2000;
+
+/** The clean environment: nothing is inherited from the daemon; the function's own goes in `init`. */
+function containerEnv(runtime: RuntimeName, imagePath: string): string[] {
+  const env = [`FAAS_SOCKET=${CONTAINER_PATHS.socket}`, `PATH=${imagePath}`, 'HOME=/tmp', 'LANG=C.UTF-8'];
+  if (runtime === 'python') env.push('PYTHONDONTWRITEBYTECODE=1', 'PYTHONUNBUFFERED=1', 'PYTHONNOUSERSITE=1');
+  else env.push('NODE_ENV=production');
+  return env;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  const timer = new Promise<never>((_, rej) => {
+    t = setTimeout(() => rej(new FaasError('INSTANCE_TIMEOUT', `${what} took longer than ${ms / 1000}s (system.cold_start_timeout)`)), ms);
+  });
+  return Promise.race([p, timer]).finally(() => clearTimeout(t));
+}
+
+function statusCode(e: unknown): number | undefined {
+  const s = (e as { statusCode?: unknown } | null)?.statusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+/** The engine's own sentence (dockerode puts it in `json.message`), else the error message. */
+function dockerMessage(e: unknown): string {
+  const json = (e as { json?: { message?: unknown } } | null)?.json;
+  if (json && typeof json.message === 'string') return json.message;
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** `docker logs` of a container without a TTY is multiplexed: [stream, 0, 0, 0, len u32 BE] + payload. */
+export function demuxLogs(buf: Buffer, want: 'stdout' | 'stderr' | 'both' = 'both'): string {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const stream = buf[i]!;
+    const len = buf.readUInt32BE(i + 4);
+    const payload = buf.subarray(i + 8, i + 8 + len);
+    if (want === 'both' || (want === 'stdout' && stream === 1) || (want === 'stderr' && stream === 2)) out.push(payload);
+    i += 8 + len;
+  }
+  // Not multiplexed after all (a TTY container): take it as is.
+  if (i === 0 && buf.length > 0 && buf[0]! > 2) return buf.toString('utf8');
+  return Buffer.concat(out).toString('utf8');
+}
+
+/** tini (and a shell) report "killed by signal N" as exit status 128 + N. */
+function signalOf(code: number | null): string | null {
+  if (code === null || code <= 128 || code > 128 + 64) return null;
+  const n = code - 128;
+  for (const [name, num] of Object.entries(os.constants.signals)) if (num === n) return name;
+  return null;
+}
+
+interface ImageInfo {
+  interpreter: string;
+  /** PATH for the container: the image's own, else the usual default. */
+  path: string;
+}
+
+export class ContainerDriver implements Driver {
+  readonly mode = 'container' as const;
+  private readonly live = new Set<ContainerInstance>();
+  private readonly images = new Map<string, Promise<ImageInfo>>();
+  private closed = false;
+
+  constructor(private readonly opts: ContainerDriverOptions) {}
+
+  async health(): Promise<DriverHealth> {
+    if (this.closed) return { ok: false, detail: 'closed' };
+    try {
+      const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
+      // The typings omit the options argument; dockerode honours abortSignal on both.
+      const call = <T>(fn: (opts: object) => Promise<T>) => fn.call(this.opts.docker, { abortSignal: signal });
+      await call(this.opts.docker.ping as (opts: object) => Promise<unknown>);
+      const v = await call(this.opts.docker.version as (opts: object) => Promise<Docker.DockerVersion>);
+      return { ok: true, detail: `docker ${v.Version} (API ${v.ApiVersion}), ${this.live.size} instances` };
+    } catch (e) {
+      const why = (e as Error).name === 'AbortError' || (e as Error).name === 'TimeoutError' ? `no answer within ${HEALTH_TIMEOUT_MS} ms` : dockerMessage(e);
+      return { ok: false, detail: `Docker engine not reachable: ${why}` };
+    }
+  }
+
+  /** Makes sure the runtime's image is local (pulling it if needed) and knows its interpreter. */
+  async prepare(runtime: RuntimeName): Promise<void> {
+    await this.imageInfo(runtime);
+  }
+
+  private imageInfo(runtime: RuntimeName): Promise<ImageInfo> {
+    const image = this.opts.images[runtime];
+    if (!image) return Promise.reject(new FaasError('DEPLOY_FAILED', `no container image is configured for ${runtime} functions`, { details: { runtime } }));
+    let p = this.images.get(image);
+    if (!p) {
+      p = this.loadImage(runtime, image);
+      this.images.set(image, p);
+      // A failure is not remembered: the next deploy tries again (the image may have appeared).
+      p.catch(() => this.images.delete(image));
+    }
+    return p;
+  }
+
+  private async loadImage(runtime: RuntimeName, image: string): Promise<ImageInfo> {
+    const unavailable = (reason: string, cause?: unknown) =>
+      new FaasError('DEPLOY_FAILED', `image ${image} for ${runtime} functions is not available: ${reason}`, { details: { image }, cause });
+    const docker = this.opts.docker;
+    let inspect: Docker.ImageInspectInfo;
+    try {
+      inspect = await docker.getImage(image).inspect();
+    } catch (e) {
+      if (statusCode(e) !== 404) throw unavailable(`the Docker engine failed: ${dockerMessage(e)}`, e);
+      this.opts.logger.info({ image, runtime }, 'pulling image');
+      try {
+        await this.pull(image);
+        inspect = await docker.getImage(image).inspect();
+      } catch (pullErr) {
+        throw unavailable(`it is not present locally and the pull failed: ${dockerMessage(pullErr)}`, pullErr);
+      }
+      this.opts.logger.info({ image, runtime }, 'image pulled');
+    }
+    const envPath = (inspect.Config?.Env ?? []).find((e) => e.startsWith('PATH='))?.slice(5) || DEFAULT_PATH;
+    const configured = this.opts.interpreterPaths?.[runtime];
+    const interpreter = configured ?? (await this.findInterpreter(image, runtime, envPath).catch((e) => {
+      throw e instanceof FaasError ? e : unavailable(`cannot look inside it: ${dockerMessage(e)}`, e);
+    }));
+    if (!interpreter) throw unavailable(`no ${BINARY[runtime]} in the image's PATH (${envPath}); set the interpreter path explicitly`);
+    this.opts.logger.debug({ image, runtime, interpreter }, 'container image ready');
+    return { interpreter, path: envPath };
+  }
+
+  private pull(image: string): Promise<void> {
+    const docker = this.opts.docker;
+    return new Promise<void>((resolve, reject) => {
+      docker.pull(image, {}, (err: unknown, stream: NodeJS.ReadableStream | undefined) => {
+        if (err || !stream) return reject(err ?? new Error('no pull stream'));
+        docker.modem.followProgress(stream, (doneErr: unknown, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
+          if (doneErr) return reject(doneErr);
+          // The engine reports a failed pull inside the stream, with HTTP 200.
+          const failed = (output ?? []).find((o) => o && (o.error || o.errorDetail));
+          if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error));
+          resolve();
+        });
+      });
+    });
+  }
+
+  /**
+   * The first `<dir>/<binary>` that exists in the image, over the image's PATH. Looked up with
+   * the archive API on a created-but-never-started container (no process runs, ~50 ms, once
+   * per image), because the images have no shell to ask.
+   */
+  private async findInterpreter(image: string, runtime: RuntimeName, envPath: string): Promise<string | null> {
+    const docker = this.opts.docker;
+    const probe = await docker.createContainer({
+      Image: image,
+      Cmd: ['/faasd-interpreter-probe'],
+      Labels: { [LABELS.managed]: 'true', [LABELS.daemon]: this.opts.daemonId, 'faasd.probe': 'interpreter' },
+      HostConfig: { NetworkMode: 'none', AutoRemove: false },
+    });
+    try {
+      for (const dir of envPath.split(':')) {
+        if (!dir.startsWith('/')) continue;
+        const candidate = path.posix.join(dir, BINARY[runtime]);
+        try {
+          const res = (await probe.infoArchive({ path: candidate })) as { resume?: () => void; destroy?: () => void };
+          res.destroy?.();
+          return candidate;
+        } catch (e) {
+          if (statusCode(e) !== 404) throw e;
+        }
+      }
+      return null;
+    } finally {
+      await probe.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
+    if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
+    const image = this.opts.images[spec.runtime];
+    const info = await this.imageInfo(spec.runtime);
+    const hostDir = path.join(this.opts.runRoot, spec.instanceId);
+    await fs.mkdir(hostDir, { mode: 0o711 });
+    let listener: ShimListener;
+    try {
+      // uid 65534 in the container needs only search permission to reach the socket.
+      await fs.chmod(hostDir, 0o711);
+      listener = await listenForShim(path.join(hostDir, 'shim.sock'));
+    } catch (e) {
+      await fs.rm(hostDir, { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    }
+    const what = `starting an instance of "${spec.functionName}"`;
+    const attempt = { abandoned: false, inst: null as ContainerInstance | null };
+    const run = async (): Promise<ContainerInstance> => {
+      let container: Docker.Container;
+      try {
+        container = await this.opts.docker.createContainer(this.createOptions(spec, image, info, hostDir));
+      } catch (e) {
+        if (statusCode(e) === 404) {
+          this.images.delete(image); // removed behind our back: the next prepare() pulls again
+          throw new FaasError('DEPLOY_FAILED', `image ${image} for ${spec.runtime} functions is not available: ${dockerMessage(e)}`, { details: { image }, cause: e });
+        }
+        throw new FaasError('INSTANCE_CRASHED', `cannot create a container for "${spec.functionName}": ${dockerMessage(e)}`, { cause: e });
+      }
+      const inst = new ContainerInstance(spec, container, listener, hostDir, this.opts.logger, () => this.live.delete(inst));
+      this.live.add(inst);
+      attempt.inst = inst;
+      if (attempt.abandoned) throw new Error('abandoned');
+      try {
+        await container.start();
+      } catch (e) {
+        throw new FaasError('INSTANCE_CRASHED', `cannot start the container of "${spec.functionName}": ${dockerMessage(e)}`, { cause: e });
+      }
+      inst.watch();
+      if (attempt.abandoned) throw new Error('abandoned');
+      await inst.connect(spec, signal);
+      return inst;
+    };
+    const running = run();
+    try {
+      return await withTimeout(running, this.opts.startTimeoutMs, what);
+    } catch (e) {
+      attempt.abandoned = true;
+      const inst = attempt.inst;
+      if (!inst) {
+        // No container yet (create failed, or is still in flight: remove it when it lands).
+        void running.catch(async () => {
+          await attempt.inst?.kill();
+          await attempt.inst?.stop();
+        });
+        await listener.close().catch(() => undefined);
+        await fs.rm(hostDir, { recursive: true, force: true }).catch(() => undefined);
+        throw e;
+      }
+      running.catch(() => undefined);
+      const exit = await inst.kill();
+      await inst.stop();
+      throw startError(spec, e, exit);
+    }
+  }
+
+  private createOptions(spec: InstanceSpec, image: string, info: ImageInfo, hostDir: string): Docker.ContainerCreateOptions {
+    const shimDir = path.join(this.opts.runtimesDir, spec.runtime);
+    const hostConfig: Docker.HostConfig = {
+      // The only three mounts, all read-only: the socket directory (connect() works on a
+      // read-only mount), the shim, the function's code. `Mounts` rather than `Binds`: any
+      // path is fine and a missing source is an error instead of an empty dir made by root.
+      Mounts: [
+        { Type: 'bind', Source: hostDir, Target: CONTAINER_PATHS.instanceDir, ReadOnly: true },
+        { Type: 'bind', Source: shimDir, Target: CONTAINER_PATHS.shimDir, ReadOnly: true },
+        { Type: 'bind', Source: spec.codeDir, Target: CONTAINER_PATHS.codeDir, ReadOnly: true },
+      ],
+      NetworkMode: spec.network === 'bridge' ? 'bridge' : 'none',
+      ReadonlyRootfs: true,
+      Tmpfs: { '/tmp': TMPFS_TMP },
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      IpcMode: 'private',
+      // tini as PID 1: forwards SIGTERM (node/python as PID 1 ignore it) and reaps zombies.
+      Init: true,
+      AutoRemove: false,
+      RestartPolicy: { Name: 'no' },
+      // Same as process mode: no core dumps, a bounded number of open files.
+      Ulimits: [
+        { Name: 'core', Soft: 0, Hard: 0 },
+        { Name: 'nofile', Soft: 1024, Hard: 1024 },
+      ],
+      // Start-up output only (invocation output is captured by the shim); never unbounded.
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '1m', 'max-file': '1' } },
+    };
+    if (spec.pidsLimit > 0) hostConfig.PidsLimit = spec.pidsLimit;
+    if (spec.memoryBytes > 0) {
+      hostConfig.Memory = spec.memoryBytes;
+      hostConfig.MemorySwap = spec.memoryBytes; // = Memory: no swap on top
+    }
+    if (spec.cpus > 0) hostConfig.NanoCpus = Math.round(spec.cpus * 1e9);
+    return {
+      name: `faasd-${spec.instanceId}`,
+      Image: image,
+      // Exec form, absolute paths: the images need not have a shell.
+      Entrypoint: [info.interpreter],
+      Cmd: [path.posix.join(CONTAINER_PATHS.shimDir, SHIM_FILE[spec.runtime])],
+      Env: containerEnv(spec.runtime, info.path),
+      User: NOBODY,
+      WorkingDir: '/tmp',
+      Hostname: spec.functionName.slice(0, 63),
+      Labels: {
+        [LABELS.managed]: 'true',
+        [LABELS.fn]: spec.functionName,
+        [LABELS.instance]: spec.instanceId,
+        [LABELS.daemon]: this.opts.daemonId,
+        [LABELS.version]: String(spec.version),
+      },
+      StopTimeout: STOP_TIMEOUT_S,
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      Tty: false,
+      OpenStdin: false,
+      HostConfig: hostConfig,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.live].map((i) => i.stop()));
+  }
+}
+
+function startError(spec: InstanceSpec, e: unknown, exit: ExitInfo): FaasError {
+  const tail = exit.stderrTail.trim();
+  if (e instanceof FaasError && (e.code === 'FUNCTION_ERROR' || e.code === 'DEPLOY_FAILED')) return e;
+  if (e instanceof FaasError && e.code === 'INSTANCE_TIMEOUT') {
+    return tail ? new FaasError('INSTANCE_TIMEOUT', e.message, { details: { ...e.details, stderr: tail } }) : e;
+  }
+  if (exit.reason === 'oom') return new FaasError('OUT_OF_MEMORY', `an instance of "${spec.functionName}" ran out of memory while starting`, { details: { stderr: exit.stderrTail } });
+  // A docker API failure says more than the exit of a container that never ran.
+  if (e instanceof FaasError && e.code === 'INSTANCE_CRASHED' && e.cause !== undefined && !tail) return e;
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
+  return new FaasError('INSTANCE_CRASHED', `an instance of "${spec.functionName}" ${how} while starting${tail ? `: ${tail.split('\n').slice(-3).join(' | ')}` : ''}`, {
+    details: { stderr: exit.stderrTail },
+    cause: e,
+  });
+}
+
+/** The first cgroup layout that has the container (v1 cgroupfs, v1 systemd, v2 systemd, v2 cgroupfs). */
+async function findCgroupFiles(id: string): Promise<{ memory: string; cpu: string; cpuUnit: 'ns' | 'usec' } | null> {
+  const base = '/sys/fs/cgroup';
+  const layouts = [
+    { memory: `${base}/memory/docker/${id}/memory.usage_in_bytes`, cpu: `${base}/cpuacct/docker/${id}/cpuacct.usage`, cpuUnit: 'ns' as const },
+    { memory: `${base}/memory/docker/${id}/memory.usage_in_bytes`, cpu: `${base}/cpu,cpuacct/docker/${id}/cpuacct.usage`, cpuUnit: 'ns' as const },
+    { memory: `${base}/memory/system.slice/docker-${id}.scope/memory.usage_in_bytes`, cpu: `${base}/cpuacct/system.slice/docker-${id}.scope/cpuacct.usage`, cpuUnit: 'ns' as const },
+    { memory: `${base}/memory/system.slice/docker-${id}.scope/memory.usage_in_bytes`, cpu: `${base}/cpu,cpuacct/system.slice/docker-${id}.scope/cpuacct.usage`, cpuUnit: 'ns' as const },
+    { memory: `${base}/system.slice/docker-${id}.scope/memory.current`, cpu: `${base}/system.slice/docker-${id}.scope/cpu.stat`, cpuUnit: 'usec' as const },
+    { memory: `${base}/docker/${id}/memory.current`, cpu: `${base}/docker/${id}/cpu.stat`, cpuUnit: 'usec' as const },
+  ];
+  for (const l of layouts) {
+    try {
+      await Promise.all([fs.access(l.memory), fs.access(l.cpu)]);
+      return l;
+    } catch {
+      /* next layout */
+    }
+  }
+  return null;
+}
+
+class ContainerInstance implements RunningInstance {
+  readonly id: string;
+  readonly containerId: string;
+  channel!: ShimChannel;
+  readonly exited: Promise<ExitInfo>;
+  private settle!: (info: ExitInfo) => void;
+  private settled = false;
+  private watching = false;
+  private observing: Promise<void> | null = null;
+  private killedByUs = false;
+  private stopping: Promise<void> | null = null;
+  private cgroupFiles: Awaited<ReturnType<typeof findCgroupFiles>> = null;
+
+  constructor(
+    spec: InstanceSpec,
+    private readonly container: Docker.Container,
+    private readonly listener: ShimListener,
+    private readonly hostDir: string,
+    private readonly logger: Logger,
+    private readonly forget: () => void,
+  ) {
+    this.id = spec.instanceId;
+    this.containerId = container.id;
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      this.settle = (info) => {
+        if (this.settled) return;
+        this.settled = true;
+        if (info.stderrTail && logger.isLevelEnabled('debug')) logger.debug({ instance: this.id, stderr: info.stderrTail.trimEnd() }, 'instance stderr');
+        resolve(info);
+      };
+    });
+  }
+
+  /** Follows the container to its exit (call once it was started). */
+  watch(): void {
+    if (this.watching) return;
+    this.watching = true;
+    void (async () => {
+      let code: number | null = null;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const res = (await this.container.wait()) as { StatusCode?: number };
+          code = typeof res?.StatusCode === 'number' ? res.StatusCode : null;
+          break;
+        } catch (e) {
+          if (statusCode(e) === 404) break; // removed: gone
+          // The wait connection broke (engine restart?): only give up if the container is not running.
+          const running = await this.container.inspect().then((i) => i.State.Running, (ie) => (statusCode(ie) === 404 ? false : null));
+          if (running === false || attempt >= 20) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      await this.observeExit(code);
+    })();
+  }
+
+  /** Why it ended: inspect (OOMKilled, ExitCode) and the stderr tail, then settle `exited`. */
+  private observeExit(waitCode: number | null): Promise<void> {
+    this.observing ??= (async () => {
+      let code = waitCode;
+      let oom = false;
+      let stderrTail = '';
+      for (let attempt = 0; attempt < 4; attempt++) {
+        try {
+          const info = await this.container.inspect();
+          oom = info.State.OOMKilled === true;
+          if (code === null && !info.State.Running && typeof info.State.ExitCode === 'number') code = info.State.ExitCode;
+        } catch {
+          break; // removed: what we have is all there is
+        }
+        // The engine records the OOM event and the exit separately; a SIGKILL exit that we did
+        // not cause gets a short grace for OOMKilled to show up.
+        if (oom || code !== 137 || this.killedByUs || this.stopping) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      try {
+        const buf = (await this.container.logs({ stdout: false, stderr: true, follow: false, tail: LOG_TAIL_LINES })) as unknown as Buffer;
+        stderrTail = demuxLogs(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)), 'stderr').slice(-STDERR_TAIL_BYTES);
+      } catch {
+        /* removed already */
+      }
+      const reason: ExitReason = oom ? 'oom' : this.killedByUs ? 'killed' : this.stopping ? 'stopped' : 'crash';
+      this.settle({ reason, code, signal: signalOf(code), stderrTail });
+    })();
+    return this.observing;
+  }
+
+  /** Accept the shim's connection, wait for ready, send init; all raced against the container's exit. */
+  async connect(spec: InstanceSpec, signal?: AbortSignal): Promise<void> {
+    const died = this.exited.then((exit): never => {
+      throw new FaasError('INSTANCE_CRASHED', `container exited (${exit.signal ?? exit.code}) before the shim was ready`);
+    });
+    died.catch(() => undefined);
+    const socket = await Promise.race([this.listener.nextConnection(signal), died]);
+    this.channel = new ShimChannel(socket);
+    await Promise.race([this.channel.ready, died]);
+    await Promise.race([
+      this.channel.init(
+        { name: spec.functionName, version: spec.version, dir: CONTAINER_PATHS.codeDir, file: spec.file, ...(spec.handler ? { handler: spec.handler } : {}) },
+        spec.environment,
+      ),
+      died,
+    ]);
+    // No more connections are expected: a second one would be someone else's.
+    void this.listener.close();
+  }
+
+  async kill(): Promise<ExitInfo> {
+    if (!this.settled) {
+      this.killedByUs = true;
+      try {
+        await this.container.kill({ signal: 'SIGKILL' });
+      } catch {
+        /* not running (never started, or already gone) */
+      }
+      if (this.watching) {
+        // Normally the wait returns within ~70 ms; never hang on an engine that lost it.
+        const done = await Promise.race([this.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5000).unref())]);
+        if (!done) await this.observeExit(null);
+      } else {
+        await this.observeExit(null);
+      }
+    }
+    return this.exited;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.channel?.destroy();
+      await this.listener.close().catch(() => undefined);
+      try {
+        await this.container.remove({ force: true, v: true });
+      } catch (e) {
+        if (statusCode(e) !== 404) this.logger.warn({ instance: this.id, container: this.containerId, err: dockerMessage(e) }, 'container not removed');
+      }
+      // The wait returns once the container is gone; settle ourselves if the engine never says.
+      if (!this.watching) await this.observeExit(null);
+      const done = await Promise.race([this.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 2000).unref())]);
+      if (!done) this.settle({ reason: this.killedByUs ? 'killed' : 'stopped', code: null, signal: null, stderrTail: '' });
+      await fs.rm(this.hostDir, { recursive: true, force: true }).catch(() => undefined);
+      this.forget();
+    })();
+    return this.stopping;
+  }
+
+  async usage(): Promise<InstanceUsage | null> {
+    if (this.settled) return null;
+    try {
+      this.cgroupFiles ??= await findCgroupFiles(this.containerId);
+      const files = this.cgroupFiles;
+      if (!files) return null;
+      const [mem, cpu] = await Promise.all([fs.readFile(files.memory, 'utf8'), fs.readFile(files.cpu, 'utf8')]);
+      const memoryBytes = Number(mem.trim());
+      let cpuSeconds: number;
+      if (files.cpuUnit === 'ns') cpuSeconds = Number(cpu.trim()) / 1e9;
+      else cpuSeconds = Number(/^usage_usec (\d+)/m.exec(cpu)?.[1] ?? NaN) / 1e6;
+      if (!Number.isFinite(memoryBytes) || !Number.isFinite(cpuSeconds)) return null;
+      return { cpuSeconds, memoryBytes };
+    } catch {
+      // The cgroup directory disappears when the container stops.
+      this.cgroupFiles = null;
+      return null;
+    }
+  }
+}
+
+/**
+ * Force-removes the containers a previous run of this daemon left behind: those labelled
+ * faasd.managed=true AND faasd.daemon=<daemonId>. Never touches any other container.
+ */
+export async function removeOrphans(docker: Docker, daemonId: string, logger: Logger): Promise<number> {
+  const list = await docker.listContainers({
+    all: true,
+    filters: { label: [`${LABELS.managed}=true`, `${LABELS.daemon}=${daemonId}`] },
+  });
+  let removed = 0;
+  for (const c of list) {
+    // The engine filtered already; check again, this deletes things.
+    if (c.Labels?.[LABELS.managed] !== 'true' || c.Labels?.[LABELS.daemon] !== daemonId) continue;
+    try {
+      await docker.getContainer(c.Id).remove({ force: true, v: true });
+      removed += 1;
+      logger.debug({ container: c.Id, function: c.Labels[LABELS.fn], instance: c.Labels[LABELS.instance] }, 'removed orphan container');
+    } catch (e) {
+      if (statusCode(e) !== 404) logger.warn({ container: c.Id, err: dockerMessage(e) }, 'orphan container not removed');
+    }
+  }
+  if (removed > 0) logger.info({ count: removed, daemon: daemonId }, 'removed containers left by a previous run');
+  return removed;
+}

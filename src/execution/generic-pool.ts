@@ -1,0 +1,105 @@
+// Pre-warmed "stem cell" instances per runtime (OpenWhisk prewarm, Fission's pool manager):
+// started, connected and ready, but given no function yet. A cold start takes one and only
+// pays for `init`; the pool refills in the background. Written once for both drivers.
+import type { Logger } from 'pino';
+import type { RuntimeName } from './driver.js';
+
+const REFILL_DELAY_MS = 25;
+
+export interface GenericInstance {
+  readonly runtime: RuntimeName;
+  /** Resolves when the instance is gone. */
+  readonly gone: Promise<unknown>;
+  /** Release everything it holds. */
+  discard(): Promise<void>;
+}
+
+export class GenericPool<G extends GenericInstance> {
+  private readonly ready: Record<RuntimeName, G[]> = { python: [], node: [] };
+  private readonly starting: Record<RuntimeName, number> = { python: 0, node: 0 };
+  /** Consecutive start failures: a runtime that keeps failing is retried with backoff, not in a loop. */
+  private readonly failures: Record<RuntimeName, number> = { python: 0, node: 0 };
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    private readonly targets: Readonly<Record<RuntimeName, number>>,
+    private readonly startGeneric: (runtime: RuntimeName) => Promise<G>,
+    private readonly logger: Logger,
+    private readonly label: string,
+  ) {}
+
+  /** Start the configured number of generic instances (call once the driver is ready). */
+  fill(): void {
+    for (const rt of ['python', 'node'] as const) this.refill(rt);
+  }
+
+  /** A ready generic instance, or null (then the caller does a normal cold start). */
+  take(runtime: RuntimeName): G | null {
+    const g = this.ready[runtime].shift() ?? null;
+    // Refill a moment later: spawn() forks the daemon synchronously (milliseconds for a large
+    // process), which would otherwise land in the middle of the start this instance serves.
+    const t = setTimeout(() => {
+      this.retryTimers.delete(t);
+      this.refill(runtime);
+    }, REFILL_DELAY_MS);
+    t.unref();
+    this.retryTimers.add(t);
+    return g;
+  }
+
+  size(runtime: RuntimeName): number {
+    return this.ready[runtime].length;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.retryTimers) clearTimeout(t);
+    const all = [...this.ready.python, ...this.ready.node];
+    this.ready.python = [];
+    this.ready.node = [];
+    await Promise.all(all.map((g) => g.discard()));
+  }
+
+  private refill(runtime: RuntimeName): void {
+    if (this.closed) return;
+    const missing = this.targets[runtime] - this.ready[runtime].length - this.starting[runtime];
+    for (let i = 0; i < missing; i++) this.startOne(runtime);
+  }
+
+  private startOne(runtime: RuntimeName): void {
+    this.starting[runtime] += 1;
+    this.startGeneric(runtime).then(
+      (g) => {
+        this.starting[runtime] -= 1;
+        this.failures[runtime] = 0;
+        if (this.closed) {
+          void g.discard();
+          return;
+        }
+        this.ready[runtime].push(g);
+        // A generic instance that dies while waiting is dropped and replaced.
+        void g.gone.then(() => {
+          const i = this.ready[runtime].indexOf(g);
+          if (i >= 0) {
+            this.ready[runtime].splice(i, 1);
+            void g.discard();
+            this.refill(runtime);
+          }
+        });
+      },
+      (err: Error) => {
+        this.starting[runtime] -= 1;
+        const n = (this.failures[runtime] += 1);
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(n, 6));
+        this.logger.warn({ runtime, mode: this.label, err: err.message, retry_ms: delay }, 'pre-warmed instance failed to start');
+        const t = setTimeout(() => {
+          this.retryTimers.delete(t);
+          this.refill(runtime);
+        }, delay);
+        t.unref();
+        this.retryTimers.add(t);
+      },
+    );
+  }
+}
