@@ -58,3 +58,50 @@ describe.skipIf(!isRoot)('pre-warmed instances (process mode)', () => {
     expect(d.manager.instancesOf('first').map((i) => i.id)).toEqual([a.headers['x-faas-instance-id']]);
   });
 });
+
+const docker = await import('../src/system/docker-probe.js').then((m) => m.probeDocker());
+const IMAGES = { python: 'faasd-runtime/python:3.11-local', node: 'faasd-runtime/node:20-local' };
+if (!docker.ok) console.warn(`container prewarm suite skipped: no Docker engine (${docker.detail})`);
+
+describe.skipIf(!docker.ok)('pre-warmed instances (container mode)', () => {
+  const CPREWARM = { process: { python: 0, node: 0 }, container: { python: 1, node: 1 } };
+
+  it('a new container function is served by a pre-warmed container given its limits, and the pool refills', async () => {
+    const d = await startTestDaemon({ config: { prewarm: CPREWARM, system: { container_images: IMAGES } } });
+    await waitFor(() => d.manager.prewarmed('container', 'python') === 1 && d.manager.prewarmed('container', 'node') === 1, 'generic containers', 30_000);
+    await deploy(d, 'cpw', 'import os\ndef handle(r):\n    return sorted(os.listdir("/function"))', { config: { execution_mode: 'container', memory: '96Mi' } });
+    const res = await invoke(d, 'cpw', {});
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['x-faas-start']).toBe('prewarmed');
+    expect(res.json()).toEqual(['main.py']);
+    const { default: Docker } = await import('dockerode');
+    const cid = d.manager.listInstances().find((i) => i.function === 'cpw')!.container_id!;
+    const info = await new Docker().getContainer(cid).inspect();
+    expect(info.HostConfig.Memory).toBe(96 * 1024 * 1024);
+    expect(info.HostConfig.MemorySwap).toBe(96 * 1024 * 1024);
+    await deploy(d, 'cpw-js', 'exports.handler = async () => "js"', { runtime: 'node', config: { execution_mode: 'container' } });
+    const js = await invoke(d, 'cpw-js');
+    expect(js.headers['x-faas-start']).toBe('prewarmed');
+    expect(js.json()).toBe('js');
+    await waitFor(() => d.manager.prewarmed('container', 'python') === 1, 'the pool to refill', 30_000);
+  }, 60_000);
+
+  it('a specialised container obeys its memory limit (400 MB under 64Mi is 502 OutOfMemory)', async () => {
+    const d = await startTestDaemon({ config: { prewarm: CPREWARM, system: { container_images: IMAGES } } });
+    await waitFor(() => d.manager.prewarmed('container', 'python') === 1, 'a generic container', 30_000);
+    await deploy(d, 'chog', 'def handle(r):\n    x = bytearray(400 * 1024 * 1024)\n    return len(x)', { config: { execution_mode: 'container', memory: '64Mi' } });
+    const res = await invoke(d, 'chog', {});
+    expect(res.headers['x-faas-start']).toBe('prewarmed');
+    expect(res.statusCode).toBe(502);
+    expect(res.json().error).toBe('OutOfMemory');
+  }, 60_000);
+
+  it('network: bridge gets a normal cold start', async () => {
+    const d = await startTestDaemon({ config: { prewarm: CPREWARM, system: { container_images: IMAGES } } });
+    await waitFor(() => d.manager.prewarmed('container', 'python') === 1, 'a generic container', 30_000);
+    await deploy(d, 'cbridge', 'def handle(r):\n    return 1', { config: { execution_mode: 'container', network: 'bridge' } });
+    const res = await invoke(d, 'cbridge', {});
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-faas-start']).toBe('cold');
+  }, 60_000);
+});

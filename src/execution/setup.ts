@@ -108,6 +108,7 @@ export async function setUpExecution(
         daemonId: id,
         startTimeoutMs: sys.cold_start_timeout * 1000,
         logger,
+        prewarm: config.prewarm.container,
       });
       logger.info({ engine: probe.detail, images: sys.container_images }, 'container mode ready');
     } else {

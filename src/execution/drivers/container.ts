@@ -9,6 +9,7 @@
 // is exec form with absolute paths; node/python as PID 1 ignore SIGTERM, so `Init: true`
 // (tini) is PID 1; the stats API takes ~1 s per call, so usage() reads the cgroup files; a
 // read-only root needs a tmpfs /tmp; State.OOMKilled is what reports an OOM kill.
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
 import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
+import { GenericPool, type GenericInstance } from '../generic-pool.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
 
 export interface ContainerDriverOptions {
@@ -37,6 +39,8 @@ export interface ContainerDriverOptions {
    * (stock python:3.11-slim / node:20-slim: /usr/local/bin, faasd-runtime/*-local: /usr/bin).
    */
   interpreterPaths?: Partial<Record<RuntimeName, string>>;
+  /** Generic containers kept ready per runtime (0 = none). */
+  prewarm?: Record<RuntimeName, number>;
 }
 
 /** Where things are inside every container. */
@@ -128,9 +132,12 @@ export class ContainerDriver implements Driver {
   readonly mode = 'container' as const;
   private readonly live = new Set<ContainerInstance>();
   private readonly images = new Map<string, Promise<ImageInfo>>();
+  private readonly generic: GenericPool<ContainerInstance>;
   private closed = false;
 
-  constructor(private readonly opts: ContainerDriverOptions) {}
+  constructor(private readonly opts: ContainerDriverOptions) {
+    this.generic = new GenericPool(opts.prewarm ?? { python: 0, node: 0 }, (rt) => this.startGeneric(rt), opts.logger, 'container');
+  }
 
   async health(): Promise<DriverHealth> {
     if (this.closed) return { ok: false, detail: 'closed' };
@@ -240,8 +247,81 @@ export class ContainerDriver implements Driver {
     }
   }
 
+  /** Driver start: a pre-warmed generic container when one fits, else a full cold start. */
   async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
+    const generic = spec.prewarmable ? this.generic.take(spec.runtime) : null;
+    if (generic) {
+      try {
+        return await this.specialise(generic, spec);
+      } catch (e) {
+        if (e instanceof FaasError && e.code === 'FUNCTION_ERROR') throw e;
+        this.opts.logger.warn({ function: spec.functionName, err: (e as Error).message }, 'pre-warmed container failed to specialise: cold start instead');
+      }
+    }
+    const inst = await this.launch(launchOf(spec), signal);
+    try {
+      await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
+    } catch (e) {
+      const exit = await inst.kill();
+      await inst.stop();
+      throw startError(spec, e, exit);
+    }
+    return inst;
+  }
+
+  startPrewarming(): void {
+    this.generic.fill();
+  }
+
+  prewarmed(runtime: RuntimeName): number {
+    return this.generic.size(runtime);
+  }
+
+  /**
+   * A generic container: started, connected, ready, no function. /function is a directory of
+   * its own, bind-mounted read-only and empty until specialise() copies the function in; it
+   * is created with the default function limits (128Mi, 1 CPU).
+   */
+  private async startGeneric(runtime: RuntimeName): Promise<ContainerInstance> {
+    const id = `prewarm-${runtime}-${crypto.randomBytes(4).toString('hex')}`;
+    const slot = path.join(this.opts.runRoot, `${id}.code`);
+    await fs.mkdir(slot, { mode: 0o755 });
+    try {
+      const inst = await this.launch({ instanceId: id, functionName: '', version: 0, runtime, codeDir: slot, ...GENERIC_LIMITS, network: 'none' });
+      inst.codeSlot = slot;
+      return inst;
+    } catch (e) {
+      await fs.rm(slot, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Give a generic container its function: limits (docker update), code, then init. */
+  private async specialise(inst: ContainerInstance, spec: InstanceSpec): Promise<RunningInstance> {
+    try {
+      const update: Record<string, number> = {};
+      if (spec.memoryBytes !== GENERIC_LIMITS.memoryBytes) Object.assign(update, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });
+      if (spec.cpus !== GENERIC_LIMITS.cpus) update.NanoCpus = Math.round(spec.cpus * 1e9);
+      if (spec.pidsLimit !== GENERIC_LIMITS.pidsLimit) update.PidsLimit = spec.pidsLimit;
+      const files = (await fs.readdir(spec.codeDir, { withFileTypes: true })).filter((e) => e.isFile() && e.name !== '.complete');
+      await Promise.all([
+        Object.keys(update).length > 0 ? inst.updateLimits(update) : Promise.resolve(),
+        ...files.map((f) => fs.copyFile(path.join(spec.codeDir, f.name), path.join(inst.codeSlot!, f.name))),
+      ]);
+      inst.id = spec.instanceId;
+      inst.startKind = 'prewarmed';
+      await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed container of "${spec.functionName}"`);
+      return inst;
+    } catch (e) {
+      await inst.kill();
+      await inst.stop();
+      throw e;
+    }
+  }
+
+  /** Create and start a container and wait for its shim's `ready` (no `init` yet). */
+  private async launch(spec: LaunchSpec, signal?: AbortSignal): Promise<ContainerInstance> {
     const image = this.opts.images[spec.runtime];
     const info = await this.imageInfo(spec.runtime);
     const hostDir = path.join(this.opts.runRoot, spec.instanceId);
@@ -255,7 +335,7 @@ export class ContainerDriver implements Driver {
       await fs.rm(hostDir, { recursive: true, force: true }).catch(() => undefined);
       throw e;
     }
-    const what = `starting an instance of "${spec.functionName}"`;
+    const what = `starting a ${spec.runtime} container${spec.functionName ? ` for "${spec.functionName}"` : ''}`;
     const attempt = { abandoned: false, inst: null as ContainerInstance | null };
     const run = async (): Promise<ContainerInstance> => {
       let container: Docker.Container;
@@ -279,7 +359,7 @@ export class ContainerDriver implements Driver {
       }
       inst.watch();
       if (attempt.abandoned) throw new Error('abandoned');
-      await inst.connect(spec, signal);
+      await inst.connect(signal);
       return inst;
     };
     const running = run();
@@ -301,11 +381,11 @@ export class ContainerDriver implements Driver {
       running.catch(() => undefined);
       const exit = await inst.kill();
       await inst.stop();
-      throw startError(spec, e, exit);
+      throw startError({ functionName: spec.functionName || spec.runtime } as InstanceSpec, e, exit);
     }
   }
 
-  private createOptions(spec: InstanceSpec, image: string, info: ImageInfo, hostDir: string): Docker.ContainerCreateOptions {
+  private createOptions(spec: LaunchSpec, image: string, info: ImageInfo, hostDir: string): Docker.ContainerCreateOptions {
     const shimDir = path.join(this.opts.runtimesDir, spec.runtime);
     const hostConfig: Docker.HostConfig = {
       // The only three mounts, all read-only: the socket directory (connect() works on a
@@ -349,7 +429,7 @@ export class ContainerDriver implements Driver {
       Env: containerEnv(spec.runtime, info.path),
       User: NOBODY,
       WorkingDir: '/tmp',
-      Hostname: spec.functionName.slice(0, 63),
+      Hostname: (spec.functionName || 'faas').slice(0, 63),
       Labels: {
         [LABELS.managed]: 'true',
         [LABELS.fn]: spec.functionName,
@@ -369,9 +449,21 @@ export class ContainerDriver implements Driver {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.generic.close();
     await Promise.all([...this.live].map((i) => i.stop()));
   }
 }
+
+/** What launch() needs: the resource part of an InstanceSpec (a generic container has no function). */
+type LaunchSpec = Pick<InstanceSpec, 'instanceId' | 'functionName' | 'version' | 'runtime' | 'codeDir' | 'memoryBytes' | 'cpus' | 'pidsLimit' | 'network'>;
+
+function launchOf(spec: InstanceSpec): LaunchSpec {
+  const { instanceId, functionName, version, runtime, codeDir, memoryBytes, cpus, pidsLimit, network } = spec;
+  return { instanceId, functionName, version, runtime, codeDir, memoryBytes, cpus, pidsLimit, ...(network ? { network } : {}) };
+}
+
+/** The defaults of function-model.ts (128Mi, 1 CPU) and the manager's pids limit. */
+const GENERIC_LIMITS = { memoryBytes: 128 * 1024 * 1024, cpus: 1, pidsLimit: 256 };
 
 function startError(spec: InstanceSpec, e: unknown, exit: ExitInfo): FaasError {
   const tail = exit.stderrTail.trim();
@@ -411,8 +503,13 @@ async function findCgroupFiles(id: string): Promise<{ memory: string; cpu: strin
   return null;
 }
 
-class ContainerInstance implements RunningInstance {
-  readonly id: string;
+class ContainerInstance implements RunningInstance, GenericInstance {
+  /** Renamed to the pool's id when a generic container is specialised. */
+  id: string;
+  readonly runtime: RuntimeName;
+  startKind: 'cold' | 'prewarmed' = 'cold';
+  /** Generic containers only: the host directory bind-mounted read-only at /function. */
+  codeSlot: string | null = null;
   readonly containerId: string;
   channel!: ShimChannel;
   readonly exited: Promise<ExitInfo>;
@@ -425,7 +522,7 @@ class ContainerInstance implements RunningInstance {
   private cgroupFiles: Awaited<ReturnType<typeof findCgroupFiles>> = null;
 
   constructor(
-    spec: InstanceSpec,
+    spec: LaunchSpec,
     private readonly container: Docker.Container,
     private readonly listener: ShimListener,
     private readonly hostDir: string,
@@ -433,6 +530,7 @@ class ContainerInstance implements RunningInstance {
     private readonly forget: () => void,
   ) {
     this.id = spec.instanceId;
+    this.runtime = spec.runtime;
     this.containerId = container.id;
     this.exited = new Promise<ExitInfo>((resolve) => {
       this.settle = (info) => {
@@ -498,24 +596,46 @@ class ContainerInstance implements RunningInstance {
     return this.observing;
   }
 
-  /** Accept the shim's connection, wait for ready, send init; all raced against the container's exit. */
-  async connect(spec: InstanceSpec, signal?: AbortSignal): Promise<void> {
+  get gone(): Promise<unknown> {
+    return this.exited;
+  }
+
+  discard(): Promise<void> {
+    return this.stop();
+  }
+
+  private died(): Promise<never> {
     const died = this.exited.then((exit): never => {
       throw new FaasError('INSTANCE_CRASHED', `container exited (${exit.signal ?? exit.code}) before the shim was ready`);
     });
     died.catch(() => undefined);
+    return died;
+  }
+
+  /** Accept the shim's connection and wait for `ready`, raced against the container's exit. */
+  async connect(signal?: AbortSignal): Promise<void> {
+    const died = this.died();
     const socket = await Promise.race([this.listener.nextConnection(signal), died]);
     this.channel = new ShimChannel(socket);
     await Promise.race([this.channel.ready, died]);
+    // No more connections are expected: a second one would be someone else's.
+    void this.listener.close();
+  }
+
+  /** Send `init` for the function (its code is at /function). */
+  async initialise(spec: InstanceSpec): Promise<void> {
     await Promise.race([
       this.channel.init(
         { name: spec.functionName, version: spec.version, dir: CONTAINER_PATHS.codeDir, file: spec.file, ...(spec.handler ? { handler: spec.handler } : {}) },
         spec.environment,
       ),
-      died,
+      this.died(),
     ]);
-    // No more connections are expected: a second one would be someone else's.
-    void this.listener.close();
+  }
+
+  /** docker update of a running container's limits (memory, CPU, pids). */
+  async updateLimits(update: Record<string, number>): Promise<void> {
+    await this.container.update(update);
   }
 
   async kill(): Promise<ExitInfo> {
@@ -551,6 +671,7 @@ class ContainerInstance implements RunningInstance {
       const done = await Promise.race([this.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 2000).unref())]);
       if (!done) this.settle({ reason: this.killedByUs ? 'killed' : 'stopped', code: null, signal: null, stderrTail: '' });
       await fs.rm(this.hostDir, { recursive: true, force: true }).catch(() => undefined);
+      if (this.codeSlot) await fs.rm(this.codeSlot, { recursive: true, force: true }).catch(() => undefined);
       this.forget();
     })();
     return this.stopping;
