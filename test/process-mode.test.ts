@@ -191,6 +191,18 @@ describe.skipIf(!isRoot)('process mode: limits and queueing', () => {
     expect(d.manager.listInstances()).toHaveLength(1);
   });
 
+  it('max_concurrency bounds in-flight calls of a function; the rest queue and are all answered', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'bounded', 'import time\ndef handle(r):\n    time.sleep(0.3)\n    return 1', { config: { max_instances: 10, max_concurrency: 2 } });
+    let peak = 0;
+    const watcher = setInterval(() => (peak = Math.max(peak, d.manager.instancesOf('bounded').filter((i) => i.state === 'busy').length)), 10);
+    const results = await Promise.all(Array.from({ length: 8 }, () => invoke(d, 'bounded', {})));
+    clearInterval(watcher);
+    expect(results.map((r) => r.statusCode)).toEqual(Array(8).fill(200));
+    expect(peak).toBe(2);
+    expect(d.manager.instancesOf('bounded').length).toBeLessThanOrEqual(2);
+  });
+
   it('queued requests are served in order by instances as they free up', async () => {
     const d = await startTestDaemon();
     await deploy(d, 'serial', 'import time\ndef handle(r):\n    time.sleep(0.2)\n    return r.get_json()["i"]', { config: { max_instances: 1 } });

@@ -263,8 +263,10 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
       name: rec.name,
       version: rec.version,
       timeoutMs: Math.round(c.timeout * 1000),
-      minInstances: c.min_instances,
-      maxInstances: c.max_instances,
+      minInstances: Math.min(c.min_instances, c.max_concurrency || Infinity),
+      // One call at a time per instance: in-flight calls are busy instances, so
+      // max_concurrency caps the pool, and calls beyond it queue like a busy pool.
+      maxInstances: c.max_concurrency > 0 ? Math.min(c.max_instances, c.max_concurrency) : c.max_instances,
       spec: (instanceId) => ({
         instanceId,
         functionName: rec.name,
