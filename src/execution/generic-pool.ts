@@ -1,8 +1,11 @@
 // Pre-warmed "stem cell" instances per runtime (OpenWhisk prewarm, Fission's pool manager):
 // started, connected and ready, but given no function yet. A cold start takes one and only
 // pays for `init`; the pool refills in the background. Written once for both drivers.
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Logger } from 'pino';
-import type { RuntimeName } from './driver.js';
+import { FaasError } from '../errors.js';
+import type { InstanceSpec, RunningInstance, RuntimeName } from './driver.js';
 
 const REFILL_DELAY_MS = 25;
 
@@ -102,4 +105,37 @@ export class GenericPool<G extends GenericInstance> {
       },
     );
   }
+}
+
+/**
+ * A driver's start(): a pre-warmed generic instance when the spec allows one and one is
+ * ready, else (or when specialising fails for a reason other than the function's own load
+ * error) a full cold start.
+ */
+export async function startPreferringPrewarmed<G extends GenericInstance>(
+  pool: GenericPool<G>,
+  spec: InstanceSpec,
+  specialise: (g: G, spec: InstanceSpec) => Promise<RunningInstance>,
+  coldStart: () => Promise<RunningInstance>,
+  logger: Logger,
+): Promise<RunningInstance> {
+  const generic = spec.prewarmable ? pool.take(spec.runtime) : null;
+  if (generic) {
+    try {
+      return await specialise(generic, spec);
+    } catch (e) {
+      if (e instanceof FaasError && e.code === 'FUNCTION_ERROR') throw e;
+      logger.warn({ function: spec.functionName, err: (e as Error).message }, 'pre-warmed instance failed to specialise: cold start instead');
+    }
+  }
+  return coldStart();
+}
+
+/**
+ * Copy a function version's files into a generic instance's code directory. Only
+ * pre-warmable functions get here: no dependencies, so the directory is a few flat files.
+ */
+export async function copyFunctionFiles(codeDir: string, slot: string): Promise<void> {
+  const files = (await fs.readdir(codeDir, { withFileTypes: true })).filter((e) => e.isFile() && e.name !== '.complete');
+  await Promise.all(files.map((f) => fs.copyFile(path.join(codeDir, f.name), path.join(slot, f.name))));
 }

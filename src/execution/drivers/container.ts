@@ -17,7 +17,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
 import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
-import { GenericPool, type GenericInstance } from '../generic-pool.js';
+import { GenericPool, copyFunctionFiles, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
 
 export interface ContainerDriverOptions {
@@ -250,15 +250,10 @@ export class ContainerDriver implements Driver {
   /** Driver start: a pre-warmed generic container when one fits, else a full cold start. */
   async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
-    const generic = spec.prewarmable ? this.generic.take(spec.runtime) : null;
-    if (generic) {
-      try {
-        return await this.specialise(generic, spec);
-      } catch (e) {
-        if (e instanceof FaasError && e.code === 'FUNCTION_ERROR') throw e;
-        this.opts.logger.warn({ function: spec.functionName, err: (e as Error).message }, 'pre-warmed container failed to specialise: cold start instead');
-      }
-    }
+    return startPreferringPrewarmed(this.generic, spec, (g, s) => this.specialise(g, s), () => this.coldStart(spec, signal), this.opts.logger);
+  }
+
+  private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     const inst = await this.launch(launchOf(spec), signal);
     try {
       await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
@@ -304,11 +299,7 @@ export class ContainerDriver implements Driver {
       if (spec.memoryBytes !== GENERIC_LIMITS.memoryBytes) Object.assign(update, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });
       if (spec.cpus !== GENERIC_LIMITS.cpus) update.NanoCpus = Math.round(spec.cpus * 1e9);
       if (spec.pidsLimit !== GENERIC_LIMITS.pidsLimit) update.PidsLimit = spec.pidsLimit;
-      const files = (await fs.readdir(spec.codeDir, { withFileTypes: true })).filter((e) => e.isFile() && e.name !== '.complete');
-      await Promise.all([
-        Object.keys(update).length > 0 ? inst.updateLimits(update) : Promise.resolve(),
-        ...files.map((f) => fs.copyFile(path.join(spec.codeDir, f.name), path.join(inst.codeSlot!, f.name))),
-      ]);
+      await Promise.all([Object.keys(update).length > 0 ? inst.updateLimits(update) : Promise.resolve(), copyFunctionFiles(spec.codeDir, inst.codeSlot!)]);
       inst.id = spec.instanceId;
       inst.startKind = 'prewarmed';
       await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed container of "${spec.functionName}"`);

@@ -12,7 +12,7 @@ import pidusage from 'pidusage';
 import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
 import type { Driver, DriverHealth, ExitInfo, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
-import { GenericPool, type GenericInstance } from '../generic-pool.js';
+import { GenericPool, copyFunctionFiles, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
 import type { CgroupLimits, CgroupManager, InstanceCgroup } from '../sandbox/cgroups.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from '../sandbox/launcher.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
@@ -108,16 +108,10 @@ export class ProcessDriver implements Driver {
   /** Driver start: a pre-warmed generic instance when one fits, else a full cold start. */
   async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
-    const generic = spec.prewarmable ? this.generic.take(spec.runtime) : null;
-    if (generic) {
-      try {
-        return await this.specialise(generic, spec);
-      } catch (e) {
-        // The function's own load error is its answer; anything else falls back to cold.
-        if (e instanceof FaasError && e.code === 'FUNCTION_ERROR') throw e;
-        this.opts.logger.warn({ function: spec.functionName, err: (e as Error).message }, 'pre-warmed instance failed to specialise: cold start instead');
-      }
-    }
+    return startPreferringPrewarmed(this.generic, spec, (g, s) => this.specialise(g, s), () => this.coldStart(spec, signal), this.opts.logger);
+  }
+
+  private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     const inst = await this.launch(spec.instanceId, spec.runtime, spec.codeDir, { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit }, spec.functionName, signal);
     try {
       await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
@@ -164,8 +158,7 @@ export class ProcessDriver implements Driver {
       // The function's limits, then its files copied into the instance's read-only code slot:
       // a pre-warmable function has no dependencies, so its directory is a few flat files.
       inst.cgroup?.setLimits({ memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit });
-      const files = (await fs.readdir(spec.codeDir, { withFileTypes: true })).filter((e) => e.isFile() && e.name !== '.complete');
-      await Promise.all(files.map((f) => fs.copyFile(path.join(spec.codeDir, f.name), path.join(inst.codeSlot!, f.name))));
+      await copyFunctionFiles(spec.codeDir, inst.codeSlot!);
       inst.id = spec.instanceId;
       inst.startKind = 'prewarmed';
       await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed instance of "${spec.functionName}"`);
