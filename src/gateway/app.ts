@@ -8,6 +8,7 @@ import type { Observability } from '../observability/observability.js';
 import type { FunctionService } from '../registry/function-service.js';
 import { KeyRing, registerAuth } from './auth.js';
 import { registerErrorHandling } from './error-handler.js';
+import { registerAuthLockout, registerRateLimit } from './rate-limit.js';
 import { functionRoutes } from './routes/functions.js';
 import { healthRoutes } from './routes/health.js';
 import { instanceRoutes } from './routes/instances.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   /** Absent until an execution manager is wired in; /invoke then answers 501. */
   execution?: ExecutionApi;
   observability?: Observability;
+  /** Called for each request refused by a key's rate limit (default: observability's counter). */
+  onRateLimited?: (keyName: string) => void;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -41,7 +44,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   registerErrorHandling(app);
-  registerAuth(app, new KeyRing(deps.config.api_keys));
+  // Order matters (onRequest hooks run as registered): IP lockout, then auth, then key limit.
+  const lockout = registerAuthLockout(app, { failuresPerMinute: rate_limit.auth_failures_per_minute });
+  registerAuth(app, new KeyRing(deps.config.api_keys), lockout.onAuthFailure);
+  registerRateLimit(app, { default: rate_limit.default, apiKeys: deps.config.api_keys, onLimited: deps.onRateLimited ?? ((k) => deps.observability?.rateLimited(k)) });
 
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-faas-request-id', req.id);
