@@ -94,8 +94,11 @@ export class GenericPool<G extends GenericInstance> {
       (err: Error) => {
         this.starting[runtime] -= 1;
         const n = (this.failures[runtime] += 1);
-        const delay = Math.min(30_000, 500 * 2 ** Math.min(n, 6));
-        this.logger.warn({ runtime, mode: this.label, err: err.message, retry_ms: delay }, 'pre-warmed instance failed to start');
+        // Backoff up to 5 min (e.g. an image that cannot be pulled); warn once per streak.
+        const delay = Math.min(300_000, 500 * 2 ** Math.min(n, 10));
+        const log = { runtime, mode: this.label, err: err.message, retry_ms: delay, failures: n };
+        if (n === 1) this.logger.warn(log, 'pre-warmed instance failed to start; retrying with backoff');
+        else this.logger.debug(log, 'pre-warmed instance failed to start again');
         const t = setTimeout(() => {
           this.retryTimers.delete(t);
           this.refill(runtime);
