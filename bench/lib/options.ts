@@ -1,0 +1,151 @@
+// Command-line options of `npm run bench`. Every knob has a default for the full run and a
+// smaller one for --quick (the CI smoke test), so both are bounded in count and time.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_DIR = path.resolve(BENCH_DIR, '..');
+
+export type SectionName = 'warm' | 'sleep' | 'cold' | 'density';
+export const SECTIONS: readonly SectionName[] = ['warm', 'sleep', 'cold', 'density'];
+
+export interface BenchOptions {
+  quick: boolean;
+  /** RESULTS.md goes here, the JSON into <out>/results/. */
+  outDir: string;
+  /** Measured runs per figure (the median is reported). */
+  runs: number;
+  /** Seconds per measured load run. */
+  durationS: number;
+  /** Seconds of load before the measured runs. */
+  warmupS: number;
+  concurrencies: number[];
+  sleepClients: number;
+  /** Fresh functions per mode and runtime for the cold-start figure. */
+  coldFunctions: number;
+  /** Requests per runtime for the naive spawn-per-request and docker-run baselines. */
+  spawnSamples: number;
+  dockerRunSamples: number;
+  densityProcess: number;
+  densityContainer: number;
+  sections: SectionName[];
+  modes: ('process' | 'container')[];
+  runtimes: ('python' | 'node')[];
+  /**
+   * 'dist': node bin/faasd.js, the compiled build users run; 'src': node --import tsx
+   * (esbuild output, a little slower: it wraps closures in __name); 'auto': dist when it is
+   * at least as new as every file in src/, else src.
+   */
+  daemonEntry: 'auto' | 'src' | 'dist';
+  /** Write a V8 CPU profile of the daemon to this directory. */
+  cpuProfDir: string | null;
+  /** The whole run stops starting new steps after this many seconds. */
+  budgetS: number;
+}
+
+const USAGE = `usage: node --import tsx bench/run.ts [options]
+  --quick                 short run for the CI smoke test (1 run x 0.5 s, clients 1 and 64, 4 sleep clients, 3 cold starts, density N=5)
+  --out DIR               write DIR/RESULTS.md and DIR/results/<date>-<host>.json (default bench/)
+  --runs N                measured runs per figure (default 3, quick 1)
+  --duration S            seconds per measured run (default 3, quick 0.5)
+  --density N             warm instances per runtime and mode for the density figure (default 100, quick 5; 0 skips)
+  --density-container N   override N for container mode (default: same as --density)
+  --only LIST             comma-separated sections: ${SECTIONS.join(',')}
+  --modes LIST            process,container (default both)
+  --runtimes LIST         python,node (default both)
+  --daemon auto|src|dist  faasd from dist/ (the build users run; npm run build) or from src/ through tsx;
+                          auto (default): dist when it is newer than every file in src/, else src
+  --cpu-prof DIR          write a V8 CPU profile of the daemon into DIR
+  --budget S              stop starting new steps after S seconds (default 570, quick 50)`;
+
+function num(flag: string, v: string | undefined, min: number): number {
+  const n = Number(v);
+  if (v === undefined || !Number.isFinite(n) || n < min) throw new Error(`${flag}: expected a number >= ${min}, got ${JSON.stringify(v)}\n${USAGE}`);
+  return n;
+}
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const quick = argv.includes('--quick');
+  const o: BenchOptions = {
+    quick,
+    outDir: BENCH_DIR,
+    runs: quick ? 1 : 3,
+    durationS: quick ? 0.5 : 3,
+    warmupS: quick ? 0.3 : 2,
+    concurrencies: quick ? [1, 64] : [1, 16, 64],
+    sleepClients: quick ? 4 : 50,
+    coldFunctions: quick ? 3 : 20,
+    spawnSamples: quick ? 5 : 30,
+    dockerRunSamples: quick ? 2 : 10,
+    densityProcess: quick ? 5 : 100,
+    densityContainer: -1,
+    sections: [...SECTIONS],
+    modes: ['process', 'container'],
+    runtimes: ['python', 'node'],
+    daemonEntry: 'auto',
+    cpuProfDir: null,
+    budgetS: quick ? 50 : 570,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = () => argv[++i];
+    switch (a) {
+      case '--quick':
+        break;
+      case '--out':
+        o.outDir = path.resolve(next() ?? '.');
+        break;
+      case '--runs':
+        o.runs = Math.round(num(a, next(), 1));
+        break;
+      case '--duration':
+        o.durationS = num(a, next(), 0.5);
+        break;
+      case '--density':
+        o.densityProcess = Math.round(num(a, next(), 0));
+        break;
+      case '--density-container':
+        o.densityContainer = Math.round(num(a, next(), 0));
+        break;
+      case '--only': {
+        const list = (next() ?? '').split(',').filter(Boolean);
+        for (const s of list) if (!SECTIONS.includes(s as SectionName)) throw new Error(`--only: unknown section "${s}"\n${USAGE}`);
+        o.sections = list as SectionName[];
+        break;
+      }
+      case '--modes': {
+        const list = (next() ?? '').split(',').filter(Boolean);
+        for (const m of list) if (m !== 'process' && m !== 'container') throw new Error(`--modes: unknown mode "${m}"\n${USAGE}`);
+        o.modes = list as BenchOptions['modes'];
+        break;
+      }
+      case '--runtimes': {
+        const list = (next() ?? '').split(',').filter(Boolean);
+        for (const r of list) if (r !== 'python' && r !== 'node') throw new Error(`--runtimes: unknown runtime "${r}"\n${USAGE}`);
+        o.runtimes = list as BenchOptions['runtimes'];
+        break;
+      }
+      case '--daemon': {
+        const v = next();
+        if (v !== 'src' && v !== 'dist' && v !== 'auto') throw new Error(`--daemon: expected auto, src or dist\n${USAGE}`);
+        o.daemonEntry = v;
+        break;
+      }
+      case '--cpu-prof':
+        o.cpuProfDir = path.resolve(next() ?? 'bench/profiles');
+        break;
+      case '--budget':
+        o.budgetS = num(a, next(), 10);
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE + '\n');
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown option ${a}\n${USAGE}`);
+    }
+  }
+  if (o.densityContainer < 0) o.densityContainer = o.densityProcess;
+  return o;
+}

@@ -1,0 +1,128 @@
+// Figure 3: cold start, the first call to a function with no instance (client-side, from
+// writing the invoke request to the last byte of the answer), over fresh functions: with
+// faasd's default config (pre-warmed generic instances take the start when one is ready)
+// and on a second daemon with prewarm 0 (every start from nothing). Then the naive
+// baselines that start an interpreter or a container for every request.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startSpawnServer } from '../lib/baselines.js';
+import { Skipped, outcome, type BenchContext } from '../lib/context.js';
+import { Faasd, type Mode, type Runtime } from '../lib/daemon.js';
+import { ECHO_BODY, echoCode } from '../lib/functions.js';
+import { HttpClient } from '../lib/http.js';
+import { combo, type ColdFigure, type ColdResults } from '../lib/results.js';
+import { percentile, summarize } from '../lib/stats.js';
+
+function figure(samples: number[], extra: Partial<ColdFigure> = {}): ColdFigure {
+  return {
+    n: samples.length,
+    samples_ms: samples.map((v) => Math.round(v * 100) / 100),
+    p50: percentile(samples, 50),
+    p95: percentile(samples, 95),
+    min: Math.min(...samples),
+    max: Math.max(...samples),
+    ...extra,
+  };
+}
+
+async function faasdCold(ctx: BenchContext, faasd: Faasd, mode: Mode, runtime: Runtime, label: string, prewarm: boolean): Promise<ColdFigure> {
+  const n = ctx.opts.coldFunctions;
+  ctx.needTime(n * (mode === 'container' ? 1.5 : 0.4) + 3, `${label} ${combo(mode, runtime)}`);
+  const names: string[] = [];
+  const deploys: number[] = [];
+  const samples: number[] = [];
+  const kinds: Record<string, number> = {};
+  try {
+    // Deploy all first: a deploy writes code and a registry row, and is not part of the cold
+    // start. Each function's code differs, so nothing is shared between them.
+    for (let i = 0; i < n; i++) {
+      const name = ctx.name(`bench-cold-${mode}-${runtime}`);
+      deploys.push(await ctx.deploy(name, mode, runtime, echoCode(runtime, `cold ${i} ${name}`), {}, faasd));
+      names.push(name);
+    }
+    const body = JSON.parse(ECHO_BODY) as unknown;
+    for (const name of names) {
+      // Also primes the keep-alive connection, so the timed call carries no TCP handshake.
+      const before = await faasd.driverInstances(mode);
+      const res = await faasd.invoke(name, body);
+      if (res.status !== 200) throw new Error(`cold invoke of ${name}: ${res.status} ${res.body.slice(0, 300)}`);
+      if (res.headers['x-faas-cold-start'] !== 'true') throw new Error(`${name}: first call was not a cold start (x-faas-cold-start: ${String(res.headers['x-faas-cold-start'])})`);
+      samples.push(res.ms);
+      const kind = String(res.headers['x-faas-start'] ?? 'cold');
+      kinds[kind] = (kinds[kind] ?? 0) + 1;
+      // One function at a time, as a trickle of new functions would arrive: the pre-warmed
+      // pool refills before the next one (a burst larger than the pool gets full starts).
+      // The driver counts a refill from its spawn, not from its `ready`, hence the extra
+      // pause: a generic instance starts in ~30-60 ms (process) or ~0.4 s (container) here.
+      if (kind === 'prewarmed') await faasd.waitRefilled(mode, before, mode === 'container' ? 10_000 : 3_000);
+      // (A quick run skips the pause: it checks that the figure works, not its value.)
+      if (prewarm && !ctx.opts.quick) await sleep(mode === 'container' ? 800 : 200);
+    }
+  } finally {
+    await Promise.all(names.map((name) => faasd.remove(name).catch(() => undefined)));
+    await faasd.waitDriverIdle(mode, 60_000);
+  }
+  const fig = figure(samples, { deploy_p50_ms: summarize(deploys).median, start_kinds: kinds });
+  ctx.log(`${label} ${combo(mode, runtime)}: p50 ${fig.p50.toFixed(1)} ms, p95 ${fig.p95.toFixed(1)} ms over ${fig.n} functions (${JSON.stringify(kinds)})`);
+  return fig;
+}
+
+async function baseline(ctx: BenchContext, client: HttpClient, route: string, n: number): Promise<ColdFigure> {
+  ctx.needTime(n * (route.startsWith('/docker') ? 1.5 : 0.2) + 2, `baseline ${route}`);
+  const body = JSON.parse(ECHO_BODY) as unknown;
+  // Unmeasured requests fill the page cache, as faasd's warm-up does for it.
+  for (let i = 0; i < (ctx.opts.quick ? 1 : 2); i++) {
+    const r = await client.request('POST', route, { body, timeoutMs: 60_000 });
+    if (r.status !== 200) throw new Error(`${route}: ${r.status} ${r.body.slice(0, 300)}`);
+  }
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    // Any quick request primes the keep-alive connection (the server answers 404 at once).
+    await client.request('GET', '/prime').catch(() => undefined);
+    const r = await client.request('POST', route, { body, timeoutMs: 60_000 });
+    if (r.status !== 200) throw new Error(`${route}: ${r.status} ${r.body.slice(0, 300)}`);
+    samples.push(r.ms);
+  }
+  const fig = figure(samples);
+  ctx.log(`baseline ${route}: p50 ${fig.p50.toFixed(1)} ms, p95 ${fig.p95.toFixed(1)} ms over ${fig.n} requests`);
+  return fig;
+}
+
+export async function coldScenario(ctx: BenchContext): Promise<ColdResults> {
+  const results: ColdResults = { faasd: {}, faasd_no_prewarm: {}, baselines: {} };
+  for (const mode of ctx.opts.modes) {
+    for (const runtime of ctx.opts.runtimes) results.faasd[combo(mode, runtime)] = await outcome(ctx, `cold ${combo(mode, runtime)}`, () => faasdCold(ctx, ctx.faasd, mode, runtime, 'cold', true));
+  }
+
+  const noPrewarm = await outcome(ctx, 'cold (prewarm off)', async () => {
+    if (ctx.opts.quick) throw new Skipped('skipped in a quick run (it starts a second daemon)');
+    ctx.needTime(10, 'cold start with prewarm off');
+    const faasd = await Faasd.start({ entry: ctx.faasd.entry, maxConcurrentFunctions: 1000, cpuProfDir: null, prewarm: false });
+    try {
+      for (const mode of ctx.opts.modes) {
+        for (const runtime of ctx.opts.runtimes) {
+          results.faasd_no_prewarm[combo(mode, runtime)] = await outcome(ctx, `cold, prewarm off ${combo(mode, runtime)}`, () => faasdCold(ctx, faasd, mode, runtime, 'cold, prewarm off', false));
+        }
+      }
+    } finally {
+      await faasd.stop();
+    }
+  });
+  if (noPrewarm.status !== 'ok') for (const mode of ctx.opts.modes) for (const runtime of ctx.opts.runtimes) results.faasd_no_prewarm[combo(mode, runtime)] ??= noPrewarm;
+
+  const server = await startSpawnServer();
+  const client = new HttpClient(server.url);
+  try {
+    for (const runtime of ctx.opts.runtimes) {
+      results.baselines[`spawn/${runtime}`] = await outcome(ctx, `baseline spawn/${runtime}`, () => baseline(ctx, client, `/spawn/${runtime}`, ctx.opts.spawnSamples));
+    }
+    for (const runtime of ctx.opts.runtimes) {
+      const o = await outcome(ctx, `baseline docker-run/${runtime}`, () => baseline(ctx, client, `/docker/${runtime}`, ctx.opts.dockerRunSamples));
+      // No Docker engine or image here is "unavailable", like container mode itself.
+      results.baselines[`docker-run/${runtime}`] = o.status === 'error' && /No such image|Unable to find image|Cannot connect|spawn docker ENOENT/.test(o.reason) ? { status: 'unavailable', reason: o.reason } : o;
+    }
+  } finally {
+    client.close();
+    await server.stop();
+  }
+  return results;
+}
