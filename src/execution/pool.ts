@@ -43,6 +43,8 @@ export interface PoolInstance {
   invocations: number;
   /** Started because a request was waiting (its first request is a cold start). */
   readonly onDemand: boolean;
+  /** Ends the call in flight with the instance's exit (set only while busy). */
+  abortCall?: ((exit: ExitInfo) => void) | undefined;
 }
 
 export type ServedBy = 'warm' | 'prewarmed' | 'cold';
@@ -305,41 +307,52 @@ export class FunctionPool {
     this.idle.push(inst);
   }
 
-  private async runOn(inst: PoolInstance, req: InvokeRequest): Promise<InvokeResult> {
+  /**
+   * One call on one instance: its answer, or 504 when it overruns the function's timeout (the
+   * instance is killed), or the instance's death (OOM / crash). Hot path: one promise and one
+   * timer per call; the instance's exit is watched once per instance (onExit -> abortCall).
+   */
+  private runOn(inst: PoolInstance, req: InvokeRequest): Promise<InvokeResult> {
     const running = inst.running!;
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    const timeoutError = () =>
-      new FaasError('INSTANCE_TIMEOUT', `function "${this.fn.name}" did not answer within its timeout of ${this.fn.timeoutMs / 1000}s`, {
-        details: { timeout_seconds: this.fn.timeoutMs / 1000 },
-      });
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+    const fn = this.fn;
+    return new Promise<InvokeResult>((resolve, reject) => {
+      let settled = false;
+      let timedOut = false;
+      let graceTimer: NodeJS.Timeout | undefined;
+      const settle = (err: Error | null, result?: InvokeResult): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(graceTimer);
+        inst.abortCall = undefined;
+        if (err) reject(err);
+        else resolve(result!);
+      };
+      const timer = setTimeout(() => {
         // The instance may be stuck anywhere (a loop, a blocking call): kill it whole.
         timedOut = true;
         inst.state = 'stopping';
-        void running.kill().finally(() => reject(timeoutError()));
-      }, this.fn.timeoutMs);
+        inst.abortCall = undefined;
+        const err = new FaasError('INSTANCE_TIMEOUT', `function "${fn.name}" did not answer within its timeout of ${fn.timeoutMs / 1000}s`, {
+          details: { timeout_seconds: fn.timeoutMs / 1000 },
+        });
+        void running.kill().finally(() => settle(err));
+      }, fn.timeoutMs);
+      inst.abortCall = (exit) => settle(exitError(fn.name, exit));
+      running.channel.invoke(req).then(
+        (result) => settle(null, result),
+        (err: Error) => {
+          if (timedOut) return; // the kill above settles this call with the timeout
+          // The connection dropped: wait briefly for the real exit reason (OOM vs crash),
+          // which onExit delivers through abortCall.
+          if (err instanceof FaasError && err.code === 'INSTANCE_CRASHED' && inst.abortCall) {
+            graceTimer = setTimeout(() => settle(err), 2000);
+            return;
+          }
+          settle(err);
+        },
+      );
     });
-    const died = running.exited.then((exit): never => {
-      throw exitError(this.fn.name, exit);
-    });
-    try {
-      return await Promise.race([running.channel.invoke(req), timeout, died]);
-    } catch (e) {
-      if (timedOut) throw timeoutError();
-      if (e instanceof FaasError && e.code === 'INSTANCE_CRASHED') {
-        // The connection dropped: wait briefly for the real exit reason (OOM vs crash).
-        const exit = await Promise.race([running.exited, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
-        if (timedOut) throw timeoutError();
-        if (exit) throw exitError(this.fn.name, exit);
-      }
-      throw e;
-    } finally {
-      clearTimeout(timer);
-      died.catch(() => undefined);
-      timeout.catch(() => undefined);
-    }
   }
 
   private onExit(inst: PoolInstance, exit: ExitInfo): void {
@@ -349,6 +362,7 @@ export class FunctionPool {
     this.idle = this.idle.filter((i) => i !== inst);
     this.opts.capacity.give();
     inst.state = 'stopping';
+    inst.abortCall?.(exit);
     if (!expected || exit.reason !== 'stopped') {
       this.opts.logger.info({ function: this.fn.name, instance: inst.id, reason: exit.reason, code: exit.code, signal: exit.signal }, 'instance exited');
     }

@@ -8,6 +8,8 @@ export const MAX_HEADER_BYTES = 1024 * 1024;
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const PREFIX_BYTES = 8;
 const EMPTY = Buffer.alloc(0);
+/** Bodies up to this size travel in the same buffer as their header. */
+const INLINE_BODY_BYTES = 16 * 1024;
 
 export interface FrameHeader {
   type: string;
@@ -21,7 +23,7 @@ export interface Frame {
 
 /**
  * Encodes one frame as the buffers to hand to `socket.write` (one `writev` when corked):
- * prefix and header share one allocation; the body is passed through, never copied.
+ * prefix and header share one allocation; a body over 16 KiB is passed through, never copied.
  * Throws PAYLOAD_TOO_LARGE when a part exceeds its limit (the peer would kill us for it).
  */
 export function encodeFrame(header: object, body: Buffer = EMPTY): Buffer[] {
@@ -33,11 +35,16 @@ export function encodeFrame(header: object, body: Buffer = EMPTY): Buffer[] {
   if (body.length > MAX_BODY_BYTES) {
     throw new FaasError('PAYLOAD_TOO_LARGE', `frame body of ${body.length} bytes exceeds ${MAX_BODY_BYTES}`);
   }
-  const head = Buffer.allocUnsafe(PREFIX_BYTES + headerBytes);
+  // A small body is copied in after the header: one plain write() costs less than a corked
+  // writev of two buffers. A large one is passed through uncopied.
+  const inline = body.length <= INLINE_BODY_BYTES;
+  const head = Buffer.allocUnsafe(PREFIX_BYTES + headerBytes + (inline ? body.length : 0));
   head.writeUInt32BE(headerBytes, 0);
   head.writeUInt32BE(body.length, 4);
   head.write(json, PREFIX_BYTES, 'utf8');
-  return body.length === 0 ? [head] : [head, body];
+  if (!inline) return [head, body];
+  if (body.length > 0) body.copy(head, PREFIX_BYTES + headerBytes);
+  return [head];
 }
 
 function protocolError(message: string): FaasError {

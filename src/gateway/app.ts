@@ -26,6 +26,20 @@ export interface AppDeps {
   onRateLimited?: (keyName: string) => void;
 }
 
+// Request ids: 16 random hex digits, cut from a pooled random buffer (one getrandom() per 512
+// requests instead of one per request).
+const ID_BYTES = 8;
+let idPool = Buffer.alloc(0);
+let idOffset = 0;
+function newRequestId(): string {
+  if (idOffset + ID_BYTES > idPool.length) {
+    idPool = crypto.randomBytes(ID_BYTES * 512);
+    idOffset = 0;
+  }
+  idOffset += ID_BYTES;
+  return idPool.toString('hex', idOffset - ID_BYTES, idOffset);
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { system, rate_limit } = deps.config;
   const app = Fastify({
@@ -35,7 +49,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // Never trust a client-sent request id; ours are random and short.
     requestIdHeader: false,
-    genReqId: () => crypto.randomBytes(8).toString('hex'),
+    genReqId: newRequestId,
     trustProxy: rate_limit.trusted_proxies.length > 0 ? [...rate_limit.trusted_proxies] : false,
     bodyLimit: system.max_request_body,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
@@ -49,12 +63,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerAuth(app, new KeyRing(deps.config.api_keys), lockout.onAuthFailure);
   registerRateLimit(app, { default: rate_limit.default, apiKeys: deps.config.api_keys, onLimited: deps.onRateLimited ?? ((k) => deps.observability?.rateLimited(k)) });
 
-  app.addHook('onSend', async (req, reply) => {
+  // Callback-style hooks: they run on every request, and an async hook costs a promise each.
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-faas-request-id', req.id);
+    done(null, payload);
   });
-  app.addHook('onResponse', async (req, reply) => {
-    if (req.routeOptions.url === '/invoke/:name' || req.routeOptions.url === '/invoke/:name/*') return; // logged by invoke
-    req.log.info({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, key_name: req.apiKey?.name }, 'request');
+  app.addHook('onResponse', (req, reply, done) => {
+    const route = req.routeOptions.url;
+    // Invocations are logged by the invoke route, with the function and how it started.
+    if (route !== '/invoke/:name' && route !== '/invoke/:name/*') {
+      req.log.info({ method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, key_name: req.apiKey?.name }, 'request');
+    }
+    done();
   });
 
   await app.register(async (scope) => healthRoutes(scope, deps));

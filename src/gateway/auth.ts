@@ -44,7 +44,7 @@ export class KeyRing {
   }
 
   lookup(token: string): AuthenticatedKey | null {
-    const digest = crypto.createHash('sha256').update(token).digest();
+    const digest = crypto.hash('sha256', token, 'buffer');
     let found: AuthenticatedKey | null = null;
     for (const k of this.keys) {
       if (crypto.timingSafeEqual(digest, k.digest)) found = k.key;
@@ -69,23 +69,25 @@ function unauthorized(reply: FastifyReply, message: string, error?: string): Faa
 /** Registers the onRequest hook on `app` (call before routes; not encapsulated on purpose). */
 export function registerAuth(app: FastifyInstance, ring: KeyRing, onAuthFailure?: (req: FastifyRequest) => void): void {
   app.decorateRequest('apiKey', null);
-  app.addHook('onRequest', async (req, reply) => {
+  // Callback style: this runs on every request, and an async hook costs a promise each time.
+  app.addHook('onRequest', (req, reply, done) => {
     const cfg = req.routeOptions.config;
     const scope = cfg?.scope;
-    if (!scope && !cfg?.anyKey) return;
+    if (!scope && !cfg?.anyKey) return done();
     const token = extractBearer(req.headers.authorization);
     if (!token) {
       onAuthFailure?.(req);
-      throw unauthorized(reply, 'an API key is required: send "Authorization: Bearer <key>"');
+      return done(unauthorized(reply, 'an API key is required: send "Authorization: Bearer <key>"'));
     }
     const key = ring.lookup(token);
     if (!key) {
       onAuthFailure?.(req);
-      throw unauthorized(reply, 'the API key is not valid', 'invalid_token');
+      return done(unauthorized(reply, 'the API key is not valid', 'invalid_token'));
     }
     req.apiKey = key;
     if (scope && !key.scopes.has(scope)) {
-      throw new FaasError('FORBIDDEN', `the key "${key.name}" lacks the "${scope}" scope this route needs`, { details: { required_scope: scope } });
+      return done(new FaasError('FORBIDDEN', `the key "${key.name}" lacks the "${scope}" scope this route needs`, { details: { required_scope: scope } }));
     }
+    done();
   });
 }

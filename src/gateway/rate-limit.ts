@@ -176,7 +176,8 @@ export function registerAuthLockout(app: FastifyInstance, opts: AuthLockoutOptio
 
   app.addHook('onRequest', (req, reply, done) => {
     const cfg = req.routeOptions.config;
-    if (!cfg?.scope && !cfg?.anyKey) return done();
+    // No failures tracked (the common case): nothing to look up, not even the client address.
+    if (failures.size === 0 || (!cfg?.scope && !cfg?.anyKey)) return done();
     const b = failures.get(req.ip);
     const wait = b ? b.peek() : 0;
     if (wait === 0) return done();

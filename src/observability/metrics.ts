@@ -4,6 +4,7 @@
 import client from 'prom-client';
 import type { ExecutionMode, InstanceUsage } from '../execution/driver.js';
 import type { InvocationEvent } from './events.js';
+import { FastCounter, FastHistogram, type CounterHandle, type HistogramHandle } from './series.js';
 
 export interface MetricsSource {
   /** Instances by function, mode and state. */
@@ -12,26 +13,36 @@ export interface MetricsSource {
   instanceUsage(): Promise<{ function: string; mode: ExecutionMode; instance: string; usage: InstanceUsage | null }[]>;
 }
 
+interface InvocationSeries {
+  invocations: CounterHandle;
+  duration: HistogramHandle;
+  queueWait: HistogramHandle;
+  ofInvocations: CounterHandle;
+  ofSeconds: HistogramHandle;
+}
+
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 export class Metrics {
   readonly registry = new client.Registry();
-  private readonly invocations;
-  private readonly duration;
+  private readonly invocations: FastCounter;
+  private readonly duration: FastHistogram;
   private readonly coldStarts;
-  private readonly queueWait;
+  private readonly queueWait: FastHistogram;
   private readonly rateLimited;
-  private readonly ofInvocations;
-  private readonly ofSeconds;
+  private readonly ofInvocations: FastCounter;
+  private readonly ofSeconds: FastHistogram;
+  private readonly series = new Map<string, InvocationSeries>();
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'faasd_' });
 
-    this.invocations = new client.Counter({ name: 'faasd_invocations_total', help: 'Invocations by function, mode and HTTP status code', labelNames: ['function', 'mode', 'code'], registers });
-    this.duration = new client.Histogram({ name: 'faasd_invocation_duration_seconds', help: 'Invocation duration at the gateway, by function and mode', labelNames: ['function', 'mode'], buckets: DURATION_BUCKETS, registers });
+    // Updated on every invocation: FastCounter/FastHistogram (series.ts), read at scrape time.
+    this.invocations = new FastCounter('faasd_invocations_total', 'Invocations by function, mode and HTTP status code', ['function', 'mode', 'code']).registerIn(this.registry);
+    this.duration = new FastHistogram('faasd_invocation_duration_seconds', 'Invocation duration at the gateway, by function and mode', ['function', 'mode'], DURATION_BUCKETS).registerIn(this.registry);
     this.coldStarts = new client.Counter({ name: 'faasd_cold_starts_total', help: 'Invocations that waited for a new instance, by how it started (cold or prewarmed)', labelNames: ['function', 'mode', 'kind'], registers });
-    this.queueWait = new client.Histogram({ name: 'faasd_queue_wait_seconds', help: 'Time an invocation waited for an instance', labelNames: ['function'], buckets: DURATION_BUCKETS, registers });
+    this.queueWait = new FastHistogram('faasd_queue_wait_seconds', 'Time an invocation waited for an instance', ['function'], DURATION_BUCKETS).registerIn(this.registry);
     this.rateLimited = new client.Counter({ name: 'faasd_rate_limited_total', help: 'Requests refused with 429, by API key name', labelNames: ['key'], registers });
 
     new client.Gauge({
@@ -80,8 +91,8 @@ export class Metrics {
     });
 
     // OpenFaaS gateway compatibility.
-    this.ofInvocations = new client.Counter({ name: 'gateway_function_invocation_total', help: 'Function invocations (OpenFaaS-compatible)', labelNames: ['function_name', 'code'], registers });
-    this.ofSeconds = new client.Histogram({ name: 'gateway_functions_seconds', help: 'Function time taken (OpenFaaS-compatible)', labelNames: ['function_name', 'code'], buckets: DURATION_BUCKETS, registers });
+    this.ofInvocations = new FastCounter('gateway_function_invocation_total', 'Function invocations (OpenFaaS-compatible)', ['function_name', 'code']).registerIn(this.registry);
+    this.ofSeconds = new FastHistogram('gateway_functions_seconds', 'Function time taken (OpenFaaS-compatible)', ['function_name', 'code'], DURATION_BUCKETS).registerIn(this.registry);
     new client.Gauge({
       name: 'gateway_service_count',
       help: 'Instances per function (OpenFaaS-compatible replica count)',
@@ -97,14 +108,42 @@ export class Metrics {
   }
 
   invocation(e: InvocationEvent): void {
-    const code = String(e.status);
     const seconds = e.durationMs / 1000;
-    this.invocations.inc({ function: e.function, mode: e.mode, code });
-    this.duration.observe({ function: e.function, mode: e.mode }, seconds);
+    const s = this.seriesFor(e.function, e.mode, e.status);
+    s.invocations.inc();
+    s.duration.observe(seconds);
+    s.queueWait.observe(e.waitMs / 1000);
+    s.ofInvocations.inc();
+    s.ofSeconds.observe(seconds);
     if (e.coldStart) this.coldStarts.inc({ function: e.function, mode: e.mode, kind: e.start });
-    this.queueWait.observe({ function: e.function }, e.waitMs / 1000);
-    this.ofInvocations.inc({ function_name: e.function, code });
-    this.ofSeconds.observe({ function_name: e.function, code }, seconds);
+  }
+
+  /**
+   * The labelled series one invocation updates, looked up once per (function, mode, status):
+   * prom-client hashes the label object on every inc/observe otherwise.
+   */
+  private seriesFor(fn: string, mode: string, status: number): InvocationSeries {
+    const k = `${fn}\0${mode}\0${status}`;
+    let s = this.series.get(k);
+    if (!s) {
+      const code = String(status);
+      s = {
+        invocations: this.invocations.handle({ function: fn, mode, code }),
+        duration: this.duration.handle({ function: fn, mode }),
+        queueWait: this.queueWait.handle({ function: fn }),
+        ofInvocations: this.ofInvocations.handle({ function_name: fn, code }),
+        ofSeconds: this.ofSeconds.handle({ function_name: fn, code }),
+      };
+      // Bounded by functions x modes x status codes; a deleted function's entries go in forget().
+      this.series.set(k, s);
+    }
+    return s;
+  }
+
+  /** A deleted function's cached series handles (the exported series stay, as counters do). */
+  forget(fn: string): void {
+    const prefix = `${fn}\0`;
+    for (const k of this.series.keys()) if (k.startsWith(prefix)) this.series.delete(k);
   }
 
   rateLimitedBy(key: string): void {

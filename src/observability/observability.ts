@@ -30,5 +30,6 @@ export class Observability implements ExecutionObserver {
   forget(fn: string): void {
     this.stats.forget(fn);
     this.logs.forget(fn);
+    this.metrics.forget(fn);
   }
 }
