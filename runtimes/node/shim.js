@@ -2,7 +2,7 @@
 // faasd Node shim: runs one function in this process and speaks docs/protocol.md to the
 // daemon over the Unix socket in FAAS_SOCKET. No dependencies, no build step. Start-up is
 // every cold start: before `ready` only net (~4 ms of a ~35 ms node start; a piped stdout
-// needs it anyway) and path are loaded, and stdout/stderr are not touched until `init`.
+// needs it anyway) and path are loaded; stdout/stderr are set up just after (prepare()).
 // Exit status: 0 daemon closed the connection, 1 cannot connect, 3 protocol error,
 // 4 function failed to load.
 
@@ -175,9 +175,12 @@ class Logs {
 }
 
 let capturing = null;
+let captureInstalled = false;
 
 /** From `init` on, writes to stdout/stderr become log lines while an invocation runs. */
 function installCapture() {
+  if (captureInstalled) return;
+  captureInstalled = true;
   for (const [name, stream] of [['out', process.stdout], ['err', process.stderr]]) {
     const realWrite = stream.write;
     stream.write = function write(chunk, encoding, callback) {
@@ -370,7 +373,7 @@ async function init(header) {
   fnName = String(fn.name);
   fnVersion = Number(fn.version);
   for (const key of Object.keys(env)) process.env[key] = String(env[key]);
-  installCapture();
+  prepare();
   const started = performance.now();
   try {
     const file = path.resolve(fn.dir, fn.file);
@@ -463,6 +466,28 @@ function finish(id, logs, error, value, failed) {
   }
 }
 
+/**
+ * Work that needs no function, done once right after `ready` while the shim waits for `init`:
+ * creating process.stdout/stderr (~2 ms) and running the invoke path's helpers once, so
+ * neither lands on a pre-warmed instance's specialisation or its first call. It writes
+ * nothing and changes no state a function could see.
+ */
+let prepared = false;
+function prepare() {
+  if (prepared) return;
+  prepared = true;
+  installCapture();
+  const logs = new Logs();
+  logs.write('out', 'warm-up\n');
+  logs.finish();
+  toResponse({ ok: true });
+  toResponse({ statusCode: 204, headers: { 'x-a': 'b' }, body: '' });
+  new Request({ method: 'GET', path: '/', headers: {}, query: {} }, Buffer.from('{}')).json();
+  new Decoder(() => {}).push(encode({ type: 'warm-up', logs: [] }, EMPTY));
+  // The module loader's whole resolve-read-compile path, on a file that does nothing.
+  require('./warm-up.js');
+}
+
 function onFrame(header, body) {
   if (header.type === 'init' && state === 'init') {
     state = 'loading';
@@ -484,6 +509,7 @@ let connected = false;
 const socket = net.connect(socketPath, () => {
   connected = true;
   send({ type: 'ready', runtime: 'node', version: process.versions.node, pid: process.pid });
+  setImmediate(prepare);
 });
 socket.on('data', (chunk) => {
   try {
