@@ -59,7 +59,7 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
   for (const [mode, d] of Object.entries(r.daemon.drivers)) L.push(`| ${mode} driver | ${d.ok ? d.detail.replace(/, \d+ instances$/, '') : `unavailable: ${cell(d.detail)}`} |`);
   L.push('| load generator | autocannon in the bench process, on the same cores as faasd |');
 
-  L.push('', '## Targets', '', '| target | value | result |', '|---|---|---|');
+  L.push('', '## Targets', '', 'Where a target is missed, [ANALYSIS.md](ANALYSIS.md) says where the time goes, from profiles of this machine.', '', '| target | value | result |', '|---|---|---|');
   for (const t of r.targets) L.push(`| ${t.target} | ${t.value} | **${t.status}**${t.note ? ` (${cell(t.note)})` : ''} |`);
 
   // 1. warm

@@ -68,6 +68,8 @@ const NOBODY = '65534:65534';
 const TMPFS_TMP = 'rw,nosuid,nodev,size=64m';
 /** Seconds; only used by `docker stop` and a daemon restart, the driver itself force-removes. */
 const STOP_TIMEOUT_S = 2;
+/** How long one engine probe answers /health. */
+const HEALTH_CACHE_MS = 2000;
 const HEALTH_TIMEOUT_MS = 2000;
 
 /** The clean environment: nothing is inherited from the daemon; the function's own goes in `init`. */
@@ -139,15 +141,28 @@ export class ContainerDriver implements Driver {
     this.generic = new GenericPool(opts.prewarm ?? { python: 0, node: 0 }, (rt) => this.startGeneric(rt), opts.logger, 'container');
   }
 
+  /**
+   * The engine's state for /health, probed at most every HEALTH_CACHE_MS (concurrent callers
+   * share one probe): a health check, scraped often, must not cost two Docker API calls each.
+   */
   async health(): Promise<DriverHealth> {
     if (this.closed) return { ok: false, detail: 'closed' };
+    const now = Date.now();
+    if (!this.engineHealth || now - this.engineHealth.at >= HEALTH_CACHE_MS) this.engineHealth = { at: now, value: this.probeEngine() };
+    const h = await this.engineHealth.value;
+    return h.ok ? { ok: true, detail: `${h.detail}, ${this.live.size} instances` } : h;
+  }
+
+  private engineHealth: { at: number; value: Promise<DriverHealth> } | null = null;
+
+  private async probeEngine(): Promise<DriverHealth> {
     try {
       const signal = AbortSignal.timeout(HEALTH_TIMEOUT_MS);
       // The typings omit the options argument; dockerode honours abortSignal on both.
       const call = <T>(fn: (opts: object) => Promise<T>) => fn.call(this.opts.docker, { abortSignal: signal });
       await call(this.opts.docker.ping as (opts: object) => Promise<unknown>);
       const v = await call(this.opts.docker.version as (opts: object) => Promise<Docker.DockerVersion>);
-      return { ok: true, detail: `docker ${v.Version} (API ${v.ApiVersion}), ${this.live.size} instances` };
+      return { ok: true, detail: `docker ${v.Version} (API ${v.ApiVersion})` };
     } catch (e) {
       const why = (e as Error).name === 'AbortError' || (e as Error).name === 'TimeoutError' ? `no answer within ${HEALTH_TIMEOUT_MS} ms` : dockerMessage(e);
       return { ok: false, detail: `Docker engine not reachable: ${why}` };
