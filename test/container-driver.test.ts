@@ -40,7 +40,8 @@ if (problem && !requireDocker) {
   console.warn(`container driver suite skipped: no Docker engine reachable (${problem}); run scripts/ensure-docker.sh, or set FAAS_REQUIRE_DOCKER=1 to make this a failure`);
 }
 
-describe.runIf(problem !== null && requireDocker)('container driver prerequisites', () => {
+// Runs wherever an engine is required (CI): it passes there only when the engine answered.
+describe.runIf(requireDocker)('container driver prerequisites', () => {
   it('a Docker engine is reachable (FAAS_REQUIRE_DOCKER=1)', () => {
     expect(problem, `FAAS_REQUIRE_DOCKER=1 but no Docker engine answered a ping within 3 s: ${problem}. Start one with scripts/ensure-docker.sh`).toBeNull();
   });

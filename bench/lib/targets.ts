@@ -58,6 +58,24 @@ export function evaluateTargets(r: BenchResults): TargetResult[] {
     const f = data(cold?.faasd[c]);
     out.push(check(`${c} cold start p50 <= ${coldLimit[c]} ms (default config)`, f ? f.p50 : null, coldLimit[c], '<=', (v) => `${v.toFixed(1)} ms`, why(cold?.faasd[c]) || why(r.cold), kinds(f?.start_kinds)));
   }
+  // Issue 7: a start served by a pre-warmed generic instance (the default config's cold start
+  // when the generic pool has one ready; start_kinds says how many were).
+  const prewarmLimit: Record<Combo, number> = { 'process/python': 3, 'process/node': 3, 'container/python': 5, 'container/node': 5 };
+  for (const c of ALL) {
+    const f = data(cold?.faasd[c]);
+    const prewarmed = f?.start_kinds?.prewarmed ?? 0;
+    const allPrewarmed = f !== null && prewarmed === f.n;
+    out.push(
+      check(
+        `${c} pre-warmed start p50 <= ${prewarmLimit[c]} ms`,
+        allPrewarmed ? f.p50 : null,
+        prewarmLimit[c],
+        '<=',
+        (v) => `${v.toFixed(1)} ms`,
+        f && !allPrewarmed ? `only ${prewarmed} of ${f.n} first calls were pre-warmed starts` : why(cold?.faasd[c]) || why(r.cold),
+      ),
+    );
+  }
   for (const c of ALL) {
     const f = data(cold?.faasd_no_prewarm[c]);
     out.push(check(`${c} cold start p50 <= ${coldLimit[c]} ms (prewarm off)`, f ? f.p50 : null, coldLimit[c], '<=', (v) => `${v.toFixed(1)} ms`, why(cold?.faasd_no_prewarm[c]) || why(r.cold)));
