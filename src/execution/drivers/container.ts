@@ -19,6 +19,7 @@ import { FaasError } from '../../errors.js';
 import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
 import { GenericPool, copyFunctionFiles, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
+import { StartLimiter } from '../start-limiter.js';
 
 export interface ContainerDriverOptions {
   /** dockerode instance (the engine's API socket). */
@@ -133,6 +134,8 @@ interface ImageInfo {
 export class ContainerDriver implements Driver {
   readonly mode = 'container' as const;
   private readonly live = new Set<ContainerInstance>();
+  /** Container starts in flight at once: a few per core keep each one well within its timeout. */
+  private readonly starts = new StartLimiter(Math.max(2, 2 * os.availableParallelism()));
   private readonly images = new Map<string, Promise<ImageInfo>>();
   private readonly generic: GenericPool<ContainerInstance>;
   private closed = false;
@@ -368,7 +371,17 @@ export class ContainerDriver implements Driver {
       await inst.connect(signal);
       return inst;
     };
+    // A slot first (bounded parallel starts), held until the engine's work settles even if
+    // the start times out; then the start's own timeout.
+    const release = await this.starts.acquire();
+    if (signal?.aborted || this.closed) {
+      release();
+      await listener.close().catch(() => undefined);
+      await fs.rm(hostDir, { recursive: true, force: true }).catch(() => undefined);
+      throw signal?.aborted ? signal.reason : new FaasError('INSTANCE_CRASHED', 'the container driver is closed');
+    }
     const running = run();
+    running.then(release, release);
     try {
       return await withTimeout(running, this.opts.startTimeoutMs, what);
     } catch (e) {
