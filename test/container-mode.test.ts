@@ -98,9 +98,15 @@ describe.skipIf(!engine.ok)('container mode through the daemon', () => {
     expect((await invoke(d, 'crash-c', { die: false })).json()).toBe('ok');
   }, 60_000);
 
-  it('isolation from inside: no network, read-only root, uid 65534, no caller key, no daemon env, no other function', async () => {
+  // The same probe against a container started for the function, and against a pre-warmed
+  // generic container specialised for it (issue 7: specialised instances are isolated alike).
+  it.each([
+    ['a cold-started container', 'cold', { process: { python: 0, node: 0 }, container: { python: 0, node: 0 } }],
+    ['a pre-warmed container specialised for the function', 'prewarmed', { process: { python: 0, node: 0 }, container: { python: 1, node: 0 } }],
+  ] as const)('isolation from inside %s: no network, read-only root, uid 65534, no caller key, no daemon env, no other function', async (_what, startKind, prewarm) => {
     process.env.FAASD_SECRET_MARKER = 'container-do-not-leak';
-    const d = await startTestDaemon({ config: { system: containerSystem } });
+    const d = await startTestDaemon({ config: { system: containerSystem, prewarm } });
+    if (startKind === 'prewarmed') await waitFor(() => d.manager.prewarmed('container', 'python') === 1, 'a generic container', 30_000);
     await deploy(d, 'other-c', 'def handle(r):\n    return 1');
     await deploy(
       d,
@@ -126,6 +132,7 @@ def handle(request):
     );
     const res = await invoke(d, 'probe-c', {});
     expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['x-faas-start']).toBe(startKind);
     const seen = res.json();
     expect(seen).toMatchObject({ uid: 65534, etc: false, usr: false, code: false, tmp: true, net: false, auth: null, other: false });
     expect(seen.ifaces).toEqual(['lo']);
@@ -141,7 +148,13 @@ def handle(request):
     expect(info.HostConfig.Memory).toBe(128 * 1024 * 1024);
     expect(info.HostConfig.MemorySwap).toBe(128 * 1024 * 1024);
     expect(info.Config.Labels['faasd.managed']).toBe('true');
-    expect(info.Config.Labels['faasd.function']).toBe('probe-c');
+    if (startKind === 'cold') expect(info.Config.Labels['faasd.function']).toBe('probe-c');
+    else {
+      // Labels are fixed when the generic container is created; it is renamed after its instance.
+      expect(info.Config.Labels['faasd.prewarmed']).toBe('true');
+      const instanceId = d.manager.listInstances().find((i) => i.function === 'probe-c')!.id;
+      await waitFor(async () => (await docker.getContainer(cid).inspect()).Name === `/faasd-${instanceId}`, 'the rename', 10_000);
+    }
     expect((info.HostConfig.Binds ?? []).concat((info.Mounts ?? []).map((m) => m.Source)).join(' ')).not.toContain('docker.sock');
   }, 60_000);
 

@@ -321,6 +321,8 @@ export class ContainerDriver implements Driver {
       inst.id = spec.instanceId;
       inst.startKind = 'prewarmed';
       await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed container of "${spec.functionName}"`);
+      // Not awaited: a rename is an engine round trip the first call need not wait for.
+      inst.renameInBackground(`faasd-${spec.instanceId}`);
       return inst;
     } catch (e) {
       await inst.kill();
@@ -455,6 +457,8 @@ export class ContainerDriver implements Driver {
         [LABELS.instance]: spec.instanceId,
         [LABELS.daemon]: this.opts.daemonId,
         [LABELS.version]: String(spec.version),
+        // Generic pre-warmed containers: labels are fixed at create, before any function.
+        ...(spec.functionName ? {} : { 'faasd.prewarmed': 'true' }),
       },
       StopTimeout: STOP_TIMEOUT_S,
       AttachStdin: false,
@@ -655,6 +659,15 @@ class ContainerInstance implements RunningInstance, GenericInstance {
   /** docker update of a running container's limits (memory, CPU, pids). */
   async updateLimits(update: Record<string, number>): Promise<void> {
     await this.container.update(update);
+  }
+
+  /**
+   * After specialisation: `docker ps` shows the function's instance id (faasd-<id>). Docker
+   * cannot change a running container's labels, so faasd.function stays empty and
+   * faasd.prewarmed says why; /instances names the function.
+   */
+  renameInBackground(name: string): void {
+    this.container.rename({ name }).catch((e: unknown) => this.logger.debug({ instance: this.id, err: dockerMessage(e) }, 'specialised container not renamed'));
   }
 
   async kill(): Promise<ExitInfo> {
