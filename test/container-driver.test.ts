@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import type { InstanceSpec, RunningInstance, RuntimeName } from '../src/execution/driver.js';
 import { ContainerDriver, removeOrphans, type ContainerDriverOptions } from '../src/execution/drivers/container.js';
 import type { InvokeResult } from '../src/execution/shim-channel.js';
+import { waitFor } from './helpers/functions.js';
 
 const RUNTIMES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'runtimes');
 const IMAGES: Record<RuntimeName, string> = {
@@ -46,16 +47,6 @@ describe.runIf(requireDocker)('container driver prerequisites', () => {
     expect(problem, `FAAS_REQUIRE_DOCKER=1 but no Docker engine answered a ping within 3 s: ${problem}. Start one with scripts/ensure-docker.sh`).toBeNull();
   });
 });
-
-async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const runId = crypto.randomBytes(4).toString('hex');
 const daemonId = `test-${runId}`;

@@ -20,6 +20,7 @@ import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, Instance
 import { GenericPool, copyFunctionFiles, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
 import { StartLimiter } from '../start-limiter.js';
+import { withStartTimeout } from '../start-timeout.js';
 
 export interface ContainerDriverOptions {
   /** dockerode instance (the engine's API socket). */
@@ -79,14 +80,6 @@ function containerEnv(runtime: RuntimeName, imagePath: string): string[] {
   if (runtime === 'python') env.push('PYTHONDONTWRITEBYTECODE=1', 'PYTHONUNBUFFERED=1', 'PYTHONNOUSERSITE=1');
   else env.push('NODE_ENV=production');
   return env;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  const timer = new Promise<never>((_, rej) => {
-    t = setTimeout(() => rej(new FaasError('INSTANCE_TIMEOUT', `${what} took longer than ${ms / 1000}s (system.cold_start_timeout)`)), ms);
-  });
-  return Promise.race([p, timer]).finally(() => clearTimeout(t));
 }
 
 function statusCode(e: unknown): number | undefined {
@@ -274,7 +267,7 @@ export class ContainerDriver implements Driver {
   private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     const inst = await this.launch(launchOf(spec), signal);
     try {
-      await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
+      await withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
     } catch (e) {
       const exit = await inst.kill();
       await inst.stop();
@@ -320,7 +313,7 @@ export class ContainerDriver implements Driver {
       await Promise.all([Object.keys(update).length > 0 ? inst.updateLimits(update) : Promise.resolve(), copyFunctionFiles(spec.codeDir, inst.codeSlot!)]);
       inst.id = spec.instanceId;
       inst.startKind = 'prewarmed';
-      await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed container of "${spec.functionName}"`);
+      await withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed container of "${spec.functionName}"`);
       // Not awaited: a rename is an engine round trip the first call need not wait for.
       inst.renameInBackground(`faasd-${spec.instanceId}`);
       return inst;
@@ -385,7 +378,7 @@ export class ContainerDriver implements Driver {
     const running = run();
     running.then(release, release);
     try {
-      return await withTimeout(running, this.opts.startTimeoutMs, what);
+      return await withStartTimeout(running, this.opts.startTimeoutMs, what);
     } catch (e) {
       attempt.abandoned = true;
       const inst = attempt.inst;

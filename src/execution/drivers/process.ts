@@ -16,6 +16,7 @@ import { GenericPool, copyFunctionFiles, startPreferringPrewarmed, type GenericI
 import type { CgroupLimits, CgroupManager, InstanceCgroup } from '../sandbox/cgroups.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from '../sandbox/launcher.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
+import { withStartTimeout } from '../start-timeout.js';
 
 export interface ProcessDriverOptions {
   level: IsolationLevel;
@@ -76,14 +77,6 @@ function baseEnv(runtime: RuntimeName, socket: string): Record<string, string> {
   return env;
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  const timer = new Promise<never>((_, rej) => {
-    t = setTimeout(() => rej(new FaasError('INSTANCE_TIMEOUT', `${what} took longer than ${ms / 1000}s (system.cold_start_timeout)`)), ms);
-  });
-  return Promise.race([p, timer]).finally(() => clearTimeout(t));
-}
-
 export class ProcessDriver implements Driver {
   readonly mode = 'process' as const;
   private readonly live = new Set<ProcessInstance>();
@@ -114,7 +107,7 @@ export class ProcessDriver implements Driver {
   private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     const inst = await this.launch(spec.instanceId, spec.runtime, spec.codeDir, { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit }, spec.functionName, signal);
     try {
-      await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
+      await withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
     } catch (e) {
       const exit = await inst.kill();
       await inst.stop();
@@ -161,7 +154,7 @@ export class ProcessDriver implements Driver {
       await copyFunctionFiles(spec.codeDir, inst.codeSlot!);
       inst.id = spec.instanceId;
       inst.startKind = 'prewarmed';
-      await withTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed instance of "${spec.functionName}"`);
+      await withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed instance of "${spec.functionName}"`);
       return inst;
     } catch (e) {
       await inst.kill();
@@ -210,7 +203,7 @@ export class ProcessDriver implements Driver {
       cleanup.length = 0; // the instance owns them now
       this.live.add(inst);
       try {
-        await withTimeout(inst.connect(signal), this.opts.startTimeoutMs, `starting a ${runtime} instance`);
+        await withStartTimeout(inst.connect(signal), this.opts.startTimeoutMs, `starting a ${runtime} instance`);
       } catch (e) {
         const exit = await inst.kill();
         await inst.stop();
