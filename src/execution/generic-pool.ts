@@ -1,6 +1,7 @@
 // Pre-warmed "stem cell" instances per runtime (OpenWhisk prewarm, Fission's pool manager):
 // started, connected and ready, but given no function yet. A cold start takes one and only
 // pays for `init`; the pool refills in the background. Written once for both drivers.
+import crypto from 'node:crypto';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -133,6 +134,29 @@ export async function startPreferringPrewarmed<G extends GenericInstance>(
     }
   }
   return coldStart();
+}
+
+/**
+ * Start a generic instance of `runtime` with its own empty code slot (`<runRoot>/<id>.code`,
+ * mounted read-only into it, filled by copyFunctionFiles when it is specialised). The slot
+ * is removed again if the start fails.
+ */
+export async function startInCodeSlot<G extends GenericInstance & { codeSlot: string | null }>(
+  runRoot: string,
+  runtime: RuntimeName,
+  launch: (id: string, slot: string) => Promise<G>,
+): Promise<G> {
+  const id = `prewarm-${runtime}-${crypto.randomBytes(4).toString('hex')}`;
+  const slot = path.join(runRoot, `${id}.code`);
+  await fs.mkdir(slot, { mode: 0o755 });
+  try {
+    const inst = await launch(id, slot);
+    inst.codeSlot = slot;
+    return inst;
+  } catch (e) {
+    await fs.rm(slot, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 /** Up to this many bytes in all, a function's files are copied synchronously. */

@@ -9,7 +9,6 @@
 // is exec form with absolute paths; node/python as PID 1 ignore SIGTERM, so `Init: true`
 // (tini) is PID 1; the stats API takes ~1 s per call, so usage() reads the cgroup files; a
 // read-only root needs a tmpfs /tmp; State.OOMKilled is what reports an OOM kill.
-import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +16,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
 import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
-import { GenericPool, copyFunctionFiles, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
+import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
 import { StartLimiter } from '../start-limiter.js';
 import { withStartTimeout } from '../start-timeout.js';
@@ -289,18 +288,10 @@ export class ContainerDriver implements Driver {
    * its own, bind-mounted read-only and empty until specialise() copies the function in; it
    * is created with the default function limits (128Mi, 1 CPU).
    */
-  private async startGeneric(runtime: RuntimeName): Promise<ContainerInstance> {
-    const id = `prewarm-${runtime}-${crypto.randomBytes(4).toString('hex')}`;
-    const slot = path.join(this.opts.runRoot, `${id}.code`);
-    await fs.mkdir(slot, { mode: 0o755 });
-    try {
-      const inst = await this.launch({ instanceId: id, functionName: '', version: 0, runtime, codeDir: slot, ...GENERIC_LIMITS, network: 'none' });
-      inst.codeSlot = slot;
-      return inst;
-    } catch (e) {
-      await fs.rm(slot, { recursive: true, force: true });
-      throw e;
-    }
+  private startGeneric(runtime: RuntimeName): Promise<ContainerInstance> {
+    return startInCodeSlot(this.opts.runRoot, runtime, (id, slot) =>
+      this.launch({ instanceId: id, functionName: '', version: 0, runtime, codeDir: slot, ...GENERIC_LIMITS, network: 'none' }),
+    );
   }
 
   /** Give a generic container its function: limits (docker update), code, then init. */

@@ -4,7 +4,6 @@
 // start-up stderr, not a hang; a death is acted on once; stop = destroy the channel, kill the
 // whole cgroup, remove what was created.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import crypto from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -12,7 +11,7 @@ import pidusage from 'pidusage';
 import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
 import type { Driver, DriverHealth, ExitInfo, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
-import { GenericPool, copyFunctionFiles, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
+import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
 import type { CgroupLimits, CgroupManager, InstanceCgroup } from '../sandbox/cgroups.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from '../sandbox/launcher.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
@@ -130,19 +129,9 @@ export class ProcessDriver implements Driver {
    * root-owned directory of its own, bound read-only; its cgroup starts with the default
    * function limits and gets the function's own in specialise(), before any of its code runs.
    */
-  private async startGeneric(runtime: RuntimeName): Promise<ProcessInstance> {
-    const id = `prewarm-${runtime}-${crypto.randomBytes(4).toString('hex')}`;
-    const slot = path.join(this.opts.runRoot, `${id}.code`);
-    await fs.mkdir(slot, { mode: 0o755 });
-    try {
-      // Created with the default function limits, so most specialisations write nothing.
-      const inst = await this.launch(id, runtime, slot, GENERIC_LIMITS, 'faas');
-      inst.codeSlot = slot;
-      return inst;
-    } catch (e) {
-      await fs.rm(slot, { recursive: true, force: true });
-      throw e;
-    }
+  private startGeneric(runtime: RuntimeName): Promise<ProcessInstance> {
+    // Created with the default function limits, so most specialisations write nothing.
+    return startInCodeSlot(this.opts.runRoot, runtime, (id, slot) => this.launch(id, runtime, slot, GENERIC_LIMITS, 'faas'));
   }
 
   /** Give a generic instance its function: code, limits, environment, then init. */
