@@ -41,6 +41,8 @@ describe.skipIf(!isRoot)('npm run bench -- --quick', () => {
     for (const row of ['| CPU |', '| memory |', '| kernel / OS |', '| Node |', '| commit |', '| load average (1/5/15 min) at start |', '| load average at end |']) expect(md).toContain(row);
     expect(md).toContain('ceiling (bare Fastify echo)');
     expect(md).toContain('faasd process/python');
+    // The three kinds of start: pre-warmed or cold first calls, and the warm second call.
+    expect(md).toContain('faasd warm (second call) process/python');
     expect(md).toMatch(/\| .+ \| .+ \| \*\*(met|missed|not measured)\*\*/);
 
     const files = fs.readdirSync(path.join(out, 'results')).filter((f) => f.endsWith('.json'));

@@ -130,7 +130,7 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
     const cd = r.cold.data;
     L.push(
       'First call to a freshly deployed function with no instance, from the invoke request to the last byte of the answer (keep-alive connection), one function at a time. ' +
-        '"faasd" is the default config, where a cold start takes a pre-warmed generic instance (x-faas-start: prewarmed) when one is ready; "prewarm off" is a second daemon with `prewarm: 0`, where every first call starts an instance from nothing. ' +
+        '"faasd" is the default config, where a cold start takes a pre-warmed generic instance (x-faas-start: prewarmed) when one is ready; "prewarm off" is a second daemon with `prewarm: 0`, where every first call starts an instance from nothing; "warm (second call)" is the next call to each of those functions, served by the instance its first call started. ' +
         'Baselines: a new interpreter per request (CGI / fork watchdog model: an HTTP server that spawns `/usr/bin/python3 -c` or `node -e` with the body on stdin) and `docker run --rm -i --network none <image>` per request. ' +
         '"x baseline" is the faasd p50 over the matching baseline p50 (process mode: spawn; container mode: docker run).',
       '',
@@ -158,6 +158,12 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
         const kinds = f.start_kinds ? Object.entries(f.start_kinds).map(([k, v]) => `${v} ${k}`).join(', ') + '; ' : '';
         L.push(`| ${label} ${c} | ${f.n} | ${n(f.p50, 1)} | ${n(f.p95, 1)} | ${n(f.min, 1)} | ${n(f.max, 1)} | ${b ? n(f.p50 / b.p50, 2) : '-'} | ${kinds}deploy p50 ${n(f.deploy_p50_ms, 1)} ms |`);
       }
+    }
+    // The third kind of start, from the default-config daemon: the second call to each function.
+    for (const c of COMBOS) {
+      const out = cd.faasd[c];
+      const w = out?.status === 'ok' ? out.data.warm : undefined;
+      if (w) L.push(`| faasd warm (second call) ${c} | ${w.n} | ${n(w.p50, 2)} | ${n(w.p95, 2)} | ${n(w.min, 2)} | ${n(w.max, 2)} | | x-faas-start: warm |`);
     }
     for (const k of ['spawn/python', 'spawn/node', 'docker-run/python', 'docker-run/node'] as BaselineKey[]) {
       const out = cd.baselines[k];

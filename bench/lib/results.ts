@@ -48,6 +48,8 @@ export interface ColdFigure {
   deploy_p50_ms?: number;
   /** faasd only: how each first call was served (x-faas-start: prewarmed or cold). */
   start_kinds?: Record<string, number>;
+  /** faasd only: the second call to each function, on the instance the first one started (x-faas-start: warm). */
+  warm?: { n: number; p50: number; p95: number; min: number; max: number };
 }
 
 export type BaselineKey = `spawn/${Runtime}` | `docker-run/${Runtime}`;
