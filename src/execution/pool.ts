@@ -45,6 +45,8 @@ export interface PoolInstance {
   readonly onDemand: boolean;
   /** Ends the call in flight with the instance's exit (set only while busy). */
   abortCall?: ((exit: ExitInfo) => void) | undefined;
+  /** Why the instance is gone, once it is (a call handed to it just before then fails at once). */
+  exit?: ExitInfo;
 }
 
 export type ServedBy = 'warm' | 'prewarmed' | 'cold';
@@ -315,6 +317,7 @@ export class FunctionPool {
   private runOn(inst: PoolInstance, req: InvokeRequest): Promise<InvokeResult> {
     const running = inst.running!;
     const fn = this.fn;
+    if (inst.exit) return Promise.reject(exitError(fn.name, inst.exit));
     return new Promise<InvokeResult>((resolve, reject) => {
       let settled = false;
       let timedOut = false;
@@ -362,6 +365,7 @@ export class FunctionPool {
     this.idle = this.idle.filter((i) => i !== inst);
     this.opts.capacity.give();
     inst.state = 'stopping';
+    inst.exit = exit;
     inst.abortCall?.(exit);
     if (!expected || exit.reason !== 'stopped') {
       this.opts.logger.info({ function: this.fn.name, instance: inst.id, reason: exit.reason, code: exit.code, signal: exit.signal }, 'instance exited');
