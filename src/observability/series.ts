@@ -45,9 +45,8 @@ abstract class ScrapedMetric {
 
   abstract get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }>;
 
-  reset(): void {
-    this.series.clear();
-  }
+  /** Zeroes every series in place: handles given out earlier keep counting into them. */
+  abstract reset(): void;
 
   registerIn(registry: client.Registry): this {
     // The registry only calls name/help/type/get/reset: a structural fit for its Metric type.
@@ -73,6 +72,10 @@ export class FastCounter extends ScrapedMetric {
         series.value += 1;
       },
     };
+  }
+
+  reset(): void {
+    for (const s of this.series.values()) s.value = 0;
   }
 
   get() {
@@ -112,6 +115,14 @@ export class FastHistogram extends ScrapedMetric {
         }
       },
     };
+  }
+
+  reset(): void {
+    for (const s of this.series.values()) {
+      s.counts.fill(0);
+      s.sum = 0;
+      s.count = 0;
+    }
   }
 
   get() {
