@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { LoadedConfig } from './config/load.js';
 import { buildApp } from './gateway/app.js';
-import { setUpExecution } from './execution/setup.js';
+import { setUpExecution, type ExecutionOptions } from './execution/setup.js';
 import type { ExecutionManager } from './execution/manager.js';
 import { createLogger, type Logger } from './logger.js';
 import { Observability } from './observability/observability.js';
@@ -27,6 +27,9 @@ export interface StartOptions {
   logger?: Logger;
   /** Default true; tests may use app.inject() without a socket. */
   listen?: boolean;
+  /** Docker engine client and re-probe interval (tests: an engine that answers late). */
+  docker?: ExecutionOptions['docker'];
+  engineRetryMs?: number;
 }
 
 export async function startDaemon(config: LoadedConfig, opts: StartOptions = {}): Promise<Daemon> {
@@ -54,7 +57,11 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     const code = new CodeStore(config.system.function_storage_path);
     // The observer reads instance state from the manager at scrape time; the manager feeds it events.
     let observability: Observability | null = null;
-    const { manager } = await setUpExecution(config, logger, { observer: { invocation: (e) => observability!.invocation(e), functionLogs: (f, r, l) => observability!.functionLogs(f, r, l) } });
+    const { manager, watchEngine } = await setUpExecution(config, logger, {
+      observer: { invocation: (e) => observability!.invocation(e), functionLogs: (f, r, l) => observability!.functionLogs(f, r, l) },
+      ...(opts.docker ? { docker: opts.docker } : {}),
+      ...(opts.engineRetryMs !== undefined ? { engineRetryMs: opts.engineRetryMs } : {}),
+    });
     observability = new Observability(manager);
     closers.push(() => manager.close());
     const functions = new FunctionService({
@@ -69,6 +76,12 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     // Pools for every registered function; min_instances start warming now.
     for (const rec of functions.list()) await manager.deployed(rec, functions.codeDir(rec));
     manager.startPrewarming();
+    // An engine that answers after boot brings container mode up then, with the pools of the
+    // container functions registered meanwhile (their min_instances start).
+    const stopWatching = watchEngine?.(async () => {
+      for (const rec of functions.list()) if (rec.config.execution_mode === 'container') await manager.deployed(rec, functions.codeDir(rec));
+    });
+    if (stopWatching) closers.push(stopWatching);
 
     const app = await buildApp({ config, functions, logger, execution: manager, observability });
     let appClosing: Promise<void> | null = null;

@@ -1,4 +1,6 @@
 // Container mode end to end through the daemon, against a real Docker engine.
+import net from 'node:net';
+import path from 'node:path';
 import Docker from 'dockerode';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
@@ -156,6 +158,44 @@ def handle(request):
       await waitFor(async () => (await docker.getContainer(cid).inspect()).Name === `/faasd-${instanceId}`, 'the rename', 10_000);
     }
     expect((info.HostConfig.Binds ?? []).concat((info.Mounts ?? []).map((m) => m.Source)).join(' ')).not.toContain('docker.sock');
+  }, 60_000);
+
+  it('an engine that answers only after boot brings container mode up then, without a restart', async () => {
+    // The daemon's engine address is a socket nobody listens on at boot; later a plain
+    // Unix-socket relay to the real engine appears there, as a late-starting dockerd would.
+    const dir = tempDir();
+    const sock = path.join(dir, 'docker.sock');
+    const d = await startTestDaemon({ config: { system: { container_images: IMAGES } }, start: { docker: new Docker({ socketPath: sock }), engineRetryMs: 200 } });
+    const code = 'def handle(r):\n    return "late"';
+    const refused = await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { name: 'late-c', runtime: 'python3.11', code, config: { execution_mode: 'container' } } });
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().message).toMatch(/container mode is not available/);
+
+    const open = new Set<net.Socket>();
+    const relay = net.createServer((client) => {
+      const engine = net.connect('/var/run/docker.sock');
+      for (const s of [client, engine]) {
+        open.add(s);
+        s.on('close', () => open.delete(s));
+      }
+      client.pipe(engine).pipe(client);
+      client.on('error', () => engine.destroy());
+      engine.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(sock, resolve));
+    // Registered after the daemon's own close: runs first, so cut the daemon's engine
+    // connections (it keeps one per container) rather than wait for them.
+    onTestFinished(async () => {
+      await d.close();
+      for (const s of open) s.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    });
+
+    await waitFor(async () => (await d.app.inject({ method: 'GET', url: '/health' })).json().drivers.container.ok === true, 'container mode to come up', 20_000);
+    await deploy(d, 'late-c', code, { config: { execution_mode: 'container' } });
+    const res = await invoke(d, 'late-c', {});
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toBe('late');
   }, 60_000);
 
   it('a restarted daemon removes its orphaned containers and leaves others alone', async () => {

@@ -53,6 +53,7 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
   private readonly ttlMs: number;
   private closed = false;
   private draining = false;
+  private prewarming = false;
 
   constructor(private readonly opts: ManagerOptions) {
     const sys = opts.config.system;
@@ -236,8 +237,21 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
     return this.opts.drivers[mode]?.prewarmed?.(runtime) ?? 0;
   }
 
+  /**
+   * A driver that became available after boot (the Docker engine answered late). False when
+   * the manager is closing or the mode has a driver already: the caller closes it then.
+   */
+  attachDriver(mode: ExecutionMode, driver: Driver): boolean {
+    if (this.closed || this.draining || this.opts.drivers[mode]) return false;
+    this.opts.drivers[mode] = driver;
+    if (this.opts.unavailable) delete this.opts.unavailable[mode];
+    if (this.prewarming) driver.startPrewarming?.();
+    return true;
+  }
+
   /** After boot: let the drivers fill their pools of pre-warmed generic instances. */
   startPrewarming(): void {
+    this.prewarming = true;
     for (const d of Object.values(this.opts.drivers)) d?.startPrewarming?.();
   }
 

@@ -30,13 +30,28 @@ export function daemonId(config: LoadedConfig): string {
 export interface ExecutionSetup {
   manager: ExecutionManager;
   interpreters: Partial<Record<RuntimeName, { path: string; version: string }>>;
+  /**
+   * Set when the Docker engine did not answer at boot (dockerd often starts after faasd):
+   * keeps probing it, with backoff, and attaches container mode to the manager when it
+   * answers, then calls `onAttached` (the daemon deploys its container functions' pools).
+   * Returns the function that stops watching.
+   */
+  watchEngine?: (onAttached: () => Promise<void>) => () => void;
 }
 
-export async function setUpExecution(
-  config: LoadedConfig,
-  logger: Logger,
-  hooks: { onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void; observer?: ExecutionObserver } = {},
-): Promise<ExecutionSetup> {
+export interface ExecutionOptions {
+  onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void;
+  observer?: ExecutionObserver;
+  /** The engine's API client (default: DOCKER_HOST or the default socket, as the docker CLI). */
+  docker?: Docker;
+  /** First re-probe of an engine that was unreachable at boot, ms (doubles up to 60 s). */
+  engineRetryMs?: number;
+}
+
+/** How long the engine watcher waits between probes at most. */
+const ENGINE_RETRY_MAX_MS = 60_000;
+
+export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks: ExecutionOptions = {}): Promise<ExecutionSetup> {
   const sys = config.system;
   const id = daemonId(config);
   const drivers: Partial<Record<ExecutionMode, Driver>> = {};
@@ -89,35 +104,43 @@ export async function setUpExecution(
     logger.warn({ reason: unavailable.process }, 'process mode unavailable');
   }
 
+  const docker = hooks.docker ?? new Docker();
+  const containerRoot = path.join(runRoot, 'containers');
+  /** The container driver, once the engine has answered (at boot or later). */
+  const containerDriver = async (): Promise<ContainerDriver> => {
+    const removed = await removeOrphans(docker, id, logger);
+    if (removed > 0) logger.info({ count: removed }, 'removed containers left by a previous run');
+    fs.mkdirSync(containerRoot, { recursive: true, mode: 0o711 });
+    return new ContainerDriver({
+      docker,
+      images: { python: sys.container_images.python, node: sys.container_images.node },
+      runRoot: containerRoot,
+      runtimesDir: RUNTIMES_DIR,
+      daemonId: id,
+      startTimeoutMs: sys.cold_start_timeout * 1000,
+      logger,
+      prewarm: config.prewarm.container,
+    });
+  };
+  let engineDown = false;
   if (sys.disable_container) {
     unavailable.container = 'disabled by configuration (FAAS_DISABLE_CONTAINER / system.disable_container)';
   } else {
-    // DOCKER_HOST or the default socket, as the docker CLI does.
-    const docker = new Docker();
     const probe = await probeDocker(docker);
     if (probe.ok) {
-      const removed = await removeOrphans(docker, id, logger);
-      if (removed > 0) logger.info({ count: removed }, 'removed containers left by a previous run');
-      const containerRoot = path.join(runRoot, 'containers');
-      fs.mkdirSync(containerRoot, { mode: 0o711 });
-      drivers.container = new ContainerDriver({
-        docker,
-        images: { python: sys.container_images.python, node: sys.container_images.node },
-        runRoot: containerRoot,
-        runtimesDir: RUNTIMES_DIR,
-        daemonId: id,
-        startTimeoutMs: sys.cold_start_timeout * 1000,
-        logger,
-        prewarm: config.prewarm.container,
-      });
+      drivers.container = await containerDriver();
       logger.info({ engine: probe.detail, images: sys.container_images }, 'container mode ready');
     } else {
       unavailable.container = `Docker engine unavailable: ${probe.detail}`;
+      engineDown = true;
     }
   }
   if (!drivers.container) {
     if (sys.default_mode === 'container') throw new FaasError('CONFIG_INVALID', `container mode (the default mode) cannot run here: ${unavailable.container}`);
-    logger.warn({ reason: unavailable.container }, 'container mode unavailable; container-mode deploys will be refused with 422');
+    logger.warn(
+      { reason: unavailable.container, ...(engineDown ? { retry: 'the engine is probed again with backoff; container mode starts when it answers' } : {}) },
+      'container mode unavailable; container-mode deploys will be refused with 422',
+    );
   }
 
   const manager = new ExecutionManager({
@@ -129,5 +152,42 @@ export async function setUpExecution(
     ...(hooks.onInstanceGone ? { onInstanceGone: hooks.onInstanceGone } : {}),
     ...(hooks.observer ? { observer: hooks.observer } : {}),
   });
-  return { manager, interpreters };
+  if (!engineDown) return { manager, interpreters };
+
+  const watchEngine = (onAttached: () => Promise<void>): (() => void) => {
+    let delay = hooks.engineRetryMs ?? 5000;
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const schedule = () => {
+      timer = setTimeout(() => void attempt(), delay);
+      timer.unref();
+      delay = Math.min(delay * 2, ENGINE_RETRY_MAX_MS);
+    };
+    const attempt = async () => {
+      const probe = await probeDocker(docker);
+      if (stopped) return;
+      if (!probe.ok) {
+        logger.debug({ reason: probe.detail, next_ms: delay }, 'Docker engine still unavailable');
+        return schedule();
+      }
+      try {
+        const driver = await containerDriver();
+        if (stopped || !manager.attachDriver('container', driver)) {
+          await driver.close();
+          return;
+        }
+        logger.info({ engine: probe.detail, images: sys.container_images }, 'Docker engine answered: container mode ready');
+        await onAttached();
+      } catch (e) {
+        logger.warn({ err: (e as Error).message }, 'container mode could not start after the engine answered; retrying');
+        if (!stopped) schedule();
+      }
+    };
+    schedule();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  };
+  return { manager, interpreters, watchEngine };
 }

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { onTestFinished } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
-import { startDaemon, type Daemon } from '../../src/daemon.js';
+import { startDaemon, type Daemon, type StartOptions } from '../../src/daemon.js';
 
 export function tempDir(prefix = 'faasd-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -20,6 +20,8 @@ export interface TestDaemonOptions {
   config?: Record<string, unknown>;
   listen?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Passed to startDaemon (an engine client at another address, a fast engine re-probe). */
+  start?: Pick<StartOptions, 'docker' | 'engineRetryMs'>;
 }
 
 export function writeConfig(dir: string, extra: Record<string, unknown> = {}): string {
@@ -49,7 +51,7 @@ export const silentLogger = () => pino({ level: 'silent' });
 
 export async function startTestDaemon(opts: TestDaemonOptions = {}): Promise<Daemon> {
   const config = testConfig(opts);
-  const daemon = await startDaemon(config, { logger: silentLogger(), listen: opts.listen ?? false });
+  const daemon = await startDaemon(config, { logger: silentLogger(), listen: opts.listen ?? false, ...opts.start });
   onTestFinished(() => daemon.close());
   return daemon;
 }
