@@ -19,7 +19,7 @@ import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, Instance
 import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
 import { StartLimiter } from '../start-limiter.js';
-import { withStartTimeout } from '../start-timeout.js';
+import { startOrDiscard, withStartTimeout } from '../instance-start.js';
 
 export interface ContainerDriverOptions {
   /** dockerode instance (the engine's API socket). */
@@ -265,14 +265,11 @@ export class ContainerDriver implements Driver {
 
   private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     const inst = await this.launch(launchOf(spec), signal);
-    try {
-      await withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
-    } catch (e) {
-      const exit = await inst.kill();
-      await inst.stop();
-      throw startError(spec, e, exit);
-    }
-    return inst;
+    return startOrDiscard(
+      inst,
+      () => withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`),
+      (e, exit) => startError(spec, e, exit),
+    );
   }
 
   startPrewarming(): void {
@@ -295,8 +292,8 @@ export class ContainerDriver implements Driver {
   }
 
   /** Give a generic container its function: limits (docker update), code, then init. */
-  private async specialise(inst: ContainerInstance, spec: InstanceSpec): Promise<RunningInstance> {
-    try {
+  private specialise(inst: ContainerInstance, spec: InstanceSpec): Promise<RunningInstance> {
+    return startOrDiscard(inst, async () => {
       const update: Record<string, number> = {};
       if (spec.memoryBytes !== GENERIC_LIMITS.memoryBytes) Object.assign(update, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });
       if (spec.cpus !== GENERIC_LIMITS.cpus) update.NanoCpus = Math.round(spec.cpus * 1e9);
@@ -307,26 +304,29 @@ export class ContainerDriver implements Driver {
       await withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed container of "${spec.functionName}"`);
       // Not awaited: a rename is an engine round trip the first call need not wait for.
       inst.renameInBackground(`faasd-${spec.instanceId}`);
-      return inst;
-    } catch (e) {
-      await inst.kill();
-      await inst.stop();
-      throw e;
-    }
+    });
   }
 
   /** Create and start a container and wait for its shim's `ready` (no `init` yet). */
   private async launch(spec: LaunchSpec, signal?: AbortSignal): Promise<ContainerInstance> {
     const image = this.opts.images[spec.runtime];
     const info = await this.imageInfo(spec.runtime);
+    // A start slot first (bounded parallel starts; nothing is set up while waiting for one),
+    // held until the engine's work settles, even past the start's own timeout.
+    const release = await this.starts.acquire();
+    if (signal?.aborted || this.closed) {
+      release();
+      throw signal?.aborted ? signal.reason : new FaasError('INSTANCE_CRASHED', 'the container driver is closed');
+    }
     const hostDir = path.join(this.opts.runRoot, spec.instanceId);
-    await fs.mkdir(hostDir, { mode: 0o711 });
     let listener: ShimListener;
     try {
+      await fs.mkdir(hostDir, { mode: 0o711 });
       // uid 65534 in the container needs only search permission to reach the socket.
       await fs.chmod(hostDir, 0o711);
       listener = await listenForShim(path.join(hostDir, 'shim.sock'));
     } catch (e) {
+      release();
       await fs.rm(hostDir, { recursive: true, force: true }).catch(() => undefined);
       throw e;
     }
@@ -357,15 +357,6 @@ export class ContainerDriver implements Driver {
       await inst.connect(signal);
       return inst;
     };
-    // A slot first (bounded parallel starts), held until the engine's work settles even if
-    // the start times out; then the start's own timeout.
-    const release = await this.starts.acquire();
-    if (signal?.aborted || this.closed) {
-      release();
-      await listener.close().catch(() => undefined);
-      await fs.rm(hostDir, { recursive: true, force: true }).catch(() => undefined);
-      throw signal?.aborted ? signal.reason : new FaasError('INSTANCE_CRASHED', 'the container driver is closed');
-    }
     const running = run();
     running.then(release, release);
     try {

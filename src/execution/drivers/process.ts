@@ -15,7 +15,7 @@ import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarm
 import type { CgroupLimits, CgroupManager, InstanceCgroup } from '../sandbox/cgroups.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from '../sandbox/launcher.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
-import { withStartTimeout } from '../start-timeout.js';
+import { startOrDiscard, withStartTimeout } from '../instance-start.js';
 
 export interface ProcessDriverOptions {
   level: IsolationLevel;
@@ -105,14 +105,11 @@ export class ProcessDriver implements Driver {
 
   private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     const inst = await this.launch(spec.instanceId, spec.runtime, spec.codeDir, { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit }, spec.functionName, signal);
-    try {
-      await withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
-    } catch (e) {
-      const exit = await inst.kill();
-      await inst.stop();
-      throw startError(spec, e, exit);
-    }
-    return inst;
+    return startOrDiscard(
+      inst,
+      () => withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`),
+      (e, exit) => startError(spec, e, exit),
+    );
   }
 
   /** Fill the pre-warmed pools (after boot, so they do not slow it down). */
@@ -135,8 +132,8 @@ export class ProcessDriver implements Driver {
   }
 
   /** Give a generic instance its function: code, limits, environment, then init. */
-  private async specialise(inst: ProcessInstance, spec: InstanceSpec): Promise<RunningInstance> {
-    try {
+  private specialise(inst: ProcessInstance, spec: InstanceSpec): Promise<RunningInstance> {
+    return startOrDiscard(inst, async () => {
       // The function's limits, then its files copied into the instance's read-only code slot:
       // a pre-warmable function has no dependencies, so its directory is a few flat files.
       inst.cgroup?.setLimits({ memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit });
@@ -144,13 +141,9 @@ export class ProcessDriver implements Driver {
       inst.id = spec.instanceId;
       inst.startKind = 'prewarmed';
       await withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed instance of "${spec.functionName}"`);
-      return inst;
-    } catch (e) {
-      await inst.kill();
-      await inst.stop();
-      throw e;
-    }
+    });
   }
+
 
   /** Start a shim in its sandbox and cgroup and wait for `ready` (no `init` yet). */
   private async launch(id: string, runtime: RuntimeName, codeDir: string, limits: CgroupLimits, hostname: string, signal?: AbortSignal): Promise<ProcessInstance> {
@@ -191,14 +184,11 @@ export class ProcessDriver implements Driver {
       const inst = new ProcessInstance(id, runtime, inside.codeDir, child, cgroup, listener!, hostDir, this.opts.logger, () => this.live.delete(inst));
       cleanup.length = 0; // the instance owns them now
       this.live.add(inst);
-      try {
-        await withStartTimeout(inst.connect(signal), this.opts.startTimeoutMs, `starting a ${runtime} instance`);
-      } catch (e) {
-        const exit = await inst.kill();
-        await inst.stop();
-        throw startError({ functionName: hostname } as InstanceSpec, e, exit);
-      }
-      return inst;
+      return await startOrDiscard(
+        inst,
+        () => withStartTimeout(inst.connect(signal), this.opts.startTimeoutMs, `starting a ${runtime} instance`),
+        (e, exit) => startError({ functionName: hostname } as InstanceSpec, e, exit),
+      );
     } catch (e) {
       if (child && child.exitCode === null && child.pid) {
         try {
