@@ -23,7 +23,7 @@ export class GenericPool<G extends GenericInstance> {
   private readonly starting: Record<RuntimeName, number> = { python: 0, node: 0 };
   /** Consecutive start failures: a runtime that keeps failing is retried with backoff, not in a loop. */
   private readonly failures: Record<RuntimeName, number> = { python: 0, node: 0 };
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private readonly refillTimers = new Set<NodeJS.Timeout>();
   private closed = false;
 
   constructor(
@@ -43,12 +43,7 @@ export class GenericPool<G extends GenericInstance> {
     const g = this.ready[runtime].shift() ?? null;
     // Refill a moment later: spawn() forks the daemon synchronously (milliseconds for a large
     // process), which would otherwise land in the middle of the start this instance serves.
-    const t = setTimeout(() => {
-      this.retryTimers.delete(t);
-      this.refill(runtime);
-    }, REFILL_DELAY_MS);
-    t.unref();
-    this.retryTimers.add(t);
+    this.refillLater(runtime, REFILL_DELAY_MS);
     return g;
   }
 
@@ -58,7 +53,7 @@ export class GenericPool<G extends GenericInstance> {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.retryTimers) clearTimeout(t);
+    for (const t of this.refillTimers) clearTimeout(t);
     const all = [...this.ready.python, ...this.ready.node];
     this.ready.python = [];
     this.ready.node = [];
@@ -100,14 +95,19 @@ export class GenericPool<G extends GenericInstance> {
         const log = { runtime, mode: this.label, err: err.message, retry_ms: delay, failures: n };
         if (n === 1) this.logger.warn(log, 'pre-warmed instance failed to start; retrying with backoff');
         else this.logger.debug(log, 'pre-warmed instance failed to start again');
-        const t = setTimeout(() => {
-          this.retryTimers.delete(t);
-          this.refill(runtime);
-        }, delay);
-        t.unref();
-        this.retryTimers.add(t);
+        this.refillLater(runtime, delay);
       },
     );
+  }
+
+  /** A refill after `ms` (close() cancels it; it never holds the process open). */
+  private refillLater(runtime: RuntimeName, ms: number): void {
+    const t = setTimeout(() => {
+      this.refillTimers.delete(t);
+      this.refill(runtime);
+    }, ms);
+    t.unref();
+    this.refillTimers.add(t);
   }
 }
 

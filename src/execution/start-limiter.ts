@@ -23,8 +23,4 @@ export class StartLimiter {
       else this.running -= 1;
     };
   }
-
-  get queued(): number {
-    return this.waiting.length;
-  }
 }

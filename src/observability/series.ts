@@ -21,9 +21,9 @@ interface MetricValue {
 }
 
 /** What prom-client's Registry reads from a metric (name, help, type, get, reset). */
-abstract class ScrapedMetric {
+abstract class ScrapedMetric<S extends { labels: Labels }> {
   readonly aggregator = 'sum';
-  protected readonly series = new Map<string, { labels: Labels }>();
+  protected readonly series = new Map<string, S>();
 
   constructor(
     readonly name: string,
@@ -55,9 +55,7 @@ abstract class ScrapedMetric {
   }
 }
 
-export class FastCounter extends ScrapedMetric {
-  protected override readonly series = new Map<string, { labels: Labels; value: number }>();
-
+export class FastCounter extends ScrapedMetric<{ labels: Labels; value: number }> {
   constructor(name: string, help: string, labelNames: readonly string[]) {
     super(name, help, 'counter', labelNames);
   }
@@ -84,9 +82,7 @@ export class FastCounter extends ScrapedMetric {
   }
 }
 
-export class FastHistogram extends ScrapedMetric {
-  protected override readonly series = new Map<string, { labels: Labels; counts: Float64Array; sum: number; count: number }>();
-
+export class FastHistogram extends ScrapedMetric<{ labels: Labels; counts: Float64Array; sum: number; count: number }> {
   constructor(
     name: string,
     help: string,
