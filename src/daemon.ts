@@ -3,12 +3,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { LoadedConfig } from './config/load.js';
 import { buildApp } from './gateway/app.js';
+import { removeRunDir } from './execution/run-dir.js';
 import { setUpExecution, type ExecutionOptions } from './execution/setup.js';
 import type { ExecutionManager } from './execution/manager.js';
 import { createLogger, type Logger } from './logger.js';
 import { Observability } from './observability/observability.js';
 import { CodeStore } from './registry/code-store.js';
 import { FunctionService } from './registry/function-service.js';
+import { RegistryLock } from './registry/registry-lock.js';
 import { RegistryStore } from './registry/store.js';
 
 export interface Daemon {
@@ -47,6 +49,9 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
   };
 
   try {
+    // Before anything else: a second daemon on this registry must change nothing.
+    const lock = RegistryLock.acquire(config.system.registry_path);
+    closers.push(() => lock.release());
     if (config.using_demo_keys) {
       logger.warn('no api_keys configured: the public quick-start keys demo-key and admin-key are in force; run `faasd --create-config` and start with -c');
     }
@@ -57,12 +62,13 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     const code = new CodeStore(config.system.function_storage_path);
     // The observer reads instance state from the manager at scrape time; the manager feeds it events.
     let observability: Observability | null = null;
-    const { manager, watchEngine } = await setUpExecution(config, logger, {
+    const { manager, watchEngine, runRoot } = await setUpExecution(config, logger, {
       observer: { invocation: (e) => observability!.invocation(e), functionLogs: (f, r, l) => observability!.functionLogs(f, r, l) },
       ...(opts.docker ? { docker: opts.docker } : {}),
       ...(opts.engineRetryMs !== undefined ? { engineRetryMs: opts.engineRetryMs } : {}),
     });
     observability = new Observability(manager);
+    closers.push(() => removeRunDir(runRoot));
     closers.push(() => manager.close());
     const functions = new FunctionService({
       store,

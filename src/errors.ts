@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'INSTANCE_TIMEOUT'
   | 'NOT_IMPLEMENTED'
   | 'CONFIG_INVALID'
+  | 'REGISTRY_LOCKED'
   | 'PROTOCOL_ERROR'
   | 'INTERNAL';
 
@@ -51,6 +52,7 @@ export const ERROR_INFO: Readonly<Record<ErrorCode, ErrorInfo>> = Object.freeze(
   INSTANCE_TIMEOUT: { status: 504, name: 'Timeout' },
   NOT_IMPLEMENTED: { status: 501, name: 'NotImplemented' },
   CONFIG_INVALID: { status: 500, name: 'ConfigInvalid' },
+  REGISTRY_LOCKED: { status: 500, name: 'RegistryLocked' },
   PROTOCOL_ERROR: { status: 502, name: 'InstanceCrashed' },
   INTERNAL: { status: 500, name: 'InternalError' },
 });

@@ -3,7 +3,6 @@
 // unless it is the configured default mode.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
@@ -17,6 +16,7 @@ import { ContainerDriver, removeOrphans } from './drivers/container.js';
 import { ProcessDriver } from './drivers/process.js';
 import { probeDocker } from '../system/docker-probe.js';
 import { ExecutionManager } from './manager.js';
+import { prepareRunDir, removeRunDir, runBase } from './run-dir.js';
 import { CgroupManager } from './sandbox/cgroups.js';
 import { checkSandboxTools, resolveInterpreter } from './sandbox/launcher.js';
 
@@ -30,6 +30,8 @@ export function daemonId(config: LoadedConfig): string {
 export interface ExecutionSetup {
   manager: ExecutionManager;
   interpreters: Partial<Record<RuntimeName, { path: string; version: string }>>;
+  /** /run/faasd/<daemon id>: the daemon removes it once the manager is closed. */
+  runRoot: string;
   /**
    * Set when the Docker engine did not answer at boot (dockerd often starts after faasd):
    * keeps probing it, with backoff, and attaches container mode to the manager when it
@@ -54,9 +56,6 @@ const ENGINE_RETRY_MAX_MS = 60_000;
 export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks: ExecutionOptions = {}): Promise<ExecutionSetup> {
   const sys = config.system;
   const id = daemonId(config);
-  const drivers: Partial<Record<ExecutionMode, Driver>> = {};
-  const unavailable: Partial<Record<ExecutionMode, string>> = {};
-
   const interpreters: ExecutionSetup['interpreters'] = {};
   for (const rt of ['python', 'node'] as const) {
     try {
@@ -66,10 +65,26 @@ export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks
     }
   }
 
-  const runBase = process.getuid?.() === 0 ? '/run/faasd' : path.join(os.tmpdir(), `faasd-run-${process.getuid?.() ?? 'u'}`);
-  const runRoot = path.join(runBase, id);
-  fs.rmSync(runRoot, { recursive: true, force: true });
-  fs.mkdirSync(runRoot, { recursive: true, mode: 0o711 });
+  const runRoot = prepareRunDir(runBase(), id, sys.registry_path, logger);
+  try {
+    return await setUpInRunDir(config, logger, hooks, id, runRoot, interpreters);
+  } catch (e) {
+    removeRunDir(runRoot);
+    throw e;
+  }
+}
+
+async function setUpInRunDir(
+  config: LoadedConfig,
+  logger: Logger,
+  hooks: ExecutionOptions,
+  id: string,
+  runRoot: string,
+  interpreters: ExecutionSetup['interpreters'],
+): Promise<ExecutionSetup> {
+  const sys = config.system;
+  const drivers: Partial<Record<ExecutionMode, Driver>> = {};
+  const unavailable: Partial<Record<ExecutionMode, string>> = {};
 
   try {
     const level = sys.process_isolation_level;
@@ -152,7 +167,7 @@ export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks
     ...(hooks.onInstanceGone ? { onInstanceGone: hooks.onInstanceGone } : {}),
     ...(hooks.observer ? { observer: hooks.observer } : {}),
   });
-  if (!engineDown) return { manager, interpreters };
+  if (!engineDown) return { manager, interpreters, runRoot };
 
   const watchEngine = (onAttached: () => Promise<void>): (() => void) => {
     let delay = hooks.engineRetryMs ?? 5000;
@@ -189,5 +204,5 @@ export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks
       clearTimeout(timer);
     };
   };
-  return { manager, interpreters, watchEngine };
+  return { manager, interpreters, runRoot, watchEngine };
 }
