@@ -1,4 +1,5 @@
 // /metrics, /stats and logs reflect what really ran.
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { DEMO, startTestDaemon } from './helpers/daemon.js';
 import { deploy, invoke, isRoot } from './helpers/functions.js';
@@ -19,6 +20,19 @@ function parseProm(text: string): { name: string; labels: Record<string, string>
 
 function sample(all: ReturnType<typeof parseProm>, name: string, labels: Record<string, string>): number | undefined {
   return all.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
+}
+
+/** `# TYPE name type` lines -> name -> type. */
+function typesOf(text: string): Map<string, string> {
+  const types = new Map<string, string>();
+  for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) types.set(m[1]!, m[2]!);
+  return types;
+}
+
+/** promtool from Debian's prometheus package (or PROMTOOL=...), if this machine has it. */
+function promtool(): string | null {
+  const bin = process.env.PROMTOOL ?? 'promtool';
+  return spawnSync(bin, ['--version']).status === 0 ? bin : null;
 }
 
 if (!isRoot) console.warn('observability suite skipped: it runs functions in strict sandboxes, which need root');
@@ -47,6 +61,48 @@ describe.skipIf(!isRoot)('observability', () => {
     expect(sample(m, 'gateway_functions_seconds_count', { function_name: 'counted', code: '500' })).toBe(1);
     expect(sample(m, 'gateway_service_count', { function_name: 'counted' })).toBe(1);
     expect(m.some((s) => s.name === 'faasd_process_resident_memory_bytes')).toBe(true);
+  });
+
+  it('/metrics names follow Prometheus conventions: counters end in _total, gauges do not, no label clashes with instance or job', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'named', 'def handle(r):\n    return sum(range(100000))');
+    await invoke(d, 'named', {});
+    const text = (await d.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const types = typesOf(text);
+    for (const [name, type] of types) {
+      if (type === 'counter') expect(name, `counter ${name}`).toMatch(/_total$/);
+      if (type === 'gauge') expect(name, `gauge ${name}`).not.toMatch(/_total$/);
+    }
+    const all = parseProm(text);
+    for (const s of all) {
+      expect(s.labels, `${s.name} carries a label Prometheus sets itself`).not.toHaveProperty('instance');
+      expect(s.labels, `${s.name} carries a label Prometheus sets itself`).not.toHaveProperty('job');
+    }
+    // CPU time of an instance is cumulative: a counter, labelled instance_id, present on the first scrape.
+    expect(types.get('faasd_instance_cpu_seconds_total')).toBe('counter');
+    expect(types.has('faasd_instance_cpu_seconds')).toBe(false);
+    const cpu = all.filter((s) => s.name === 'faasd_instance_cpu_seconds_total' && s.labels.function === 'named');
+    expect(cpu).toHaveLength(1);
+    expect(cpu[0]!.labels.instance_id).toMatch(/^named-/);
+    expect(cpu[0]!.value).toBeGreaterThan(0);
+    expect(sample(all, 'faasd_instance_memory_bytes', { function: 'named', instance_id: cpu[0]!.labels.instance_id! })).toBeGreaterThan(0);
+    // prom-client's per-type active handle gauges stay; its misnamed *_total gauges are gone.
+    expect(types.get('faasd_nodejs_active_handles')).toBe('gauge');
+    expect(types.has('faasd_nodejs_active_handles_total')).toBe(false);
+    // The OpenFaaS names are kept exactly as OpenFaaS spells them.
+    expect(types.get('gateway_function_invocation_total')).toBe('counter');
+    expect(types.get('gateway_functions_seconds')).toBe('histogram');
+    expect(types.get('gateway_service_count')).toBe('gauge');
+
+    const bin = promtool();
+    if (!bin) {
+      console.warn('promtool not found (apt-get install prometheus, or PROMTOOL=/path/to/promtool): skipping `promtool check metrics`');
+      return;
+    }
+    const lint = spawnSync(bin, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    const problems = `${lint.stdout}${lint.stderr}`.split('\n').filter((l) => l.trim() !== '');
+    // The one expected complaint: OpenFaaS' own gateway_service_count is a gauge ending in _count.
+    expect(problems.filter((l) => !l.startsWith('gateway_service_count '))).toEqual([]);
   });
 
   it('/metrics can require a key', async () => {

@@ -4,7 +4,7 @@
 import client from 'prom-client';
 import type { ExecutionMode, InstanceUsage } from '../execution/driver.js';
 import type { InvocationEvent } from './events.js';
-import { FastCounter, FastHistogram, type CounterHandle, type HistogramHandle } from './series.js';
+import { CollectedMetric, FastCounter, FastHistogram, shared, type CounterHandle, type HistogramHandle } from './series.js';
 
 export interface MetricsSource {
   /** Instances by function, mode and state. */
@@ -20,6 +20,14 @@ interface InvocationSeries {
   ofInvocations: CounterHandle;
   ofSeconds: HistogramHandle;
 }
+
+/**
+ * prom-client's default metrics include these gauges, whose `_total` suffix Prometheus keeps
+ * for counters (promtool check metrics flags them). The same counts, split by handle /
+ * request / resource type, stay as faasd_nodejs_active_handles (etc.) without the suffix:
+ * `sum without (type) (...)` is the total.
+ */
+const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -37,6 +45,7 @@ export class Metrics {
   constructor(source: MetricsSource) {
     const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: 'faasd_' });
+    for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(`faasd_${name}`);
 
     // Updated on every invocation: FastCounter/FastHistogram (series.ts), read at scrape time.
     this.invocations = new FastCounter('faasd_invocations_total', 'Invocations by function, mode and HTTP status code', ['function', 'mode', 'code']).registerIn(this.registry);
@@ -72,25 +81,24 @@ export class Metrics {
         for (const q of source.queueDepths()) this.set({ function: q.function }, q.depth);
       },
     });
-    const cpu = new client.Gauge({ name: 'faasd_instance_cpu_seconds', help: 'CPU time used by an instance (cumulative)', labelNames: ['function', 'mode', 'instance'], registers });
-    new client.Gauge({
-      name: 'faasd_instance_memory_bytes',
-      help: 'Memory used by an instance (cgroup)',
-      labelNames: ['function', 'mode', 'instance'],
-      registers,
-      async collect() {
-        this.reset();
-        cpu.reset();
-        for (const u of await source.instanceUsage()) {
-          if (!u.usage) continue;
-          const labels = { function: u.function, mode: u.mode, instance: u.instance };
-          this.set(labels, u.usage.memoryBytes);
-          cpu.set(labels, u.usage.cpuSeconds);
-        }
-      },
+    // `instance_id`, not `instance`: Prometheus sets `instance` on every series to the scrape
+    // target and would rename ours `exported_instance`. CPU and memory come from one read of
+    // the instances' cgroups per scrape; CPU time is cumulative, hence a counter.
+    const usage = shared(async () => {
+      const out: { labels: { function: string; mode: string; instance_id: string }; usage: InstanceUsage }[] = [];
+      for (const u of await source.instanceUsage()) if (u.usage) out.push({ labels: { function: u.function, mode: u.mode, instance_id: u.instance }, usage: u.usage });
+      return out;
     });
+    new CollectedMetric('faasd_instance_cpu_seconds_total', 'CPU time used by an instance (cgroup), by function, mode and instance id', 'counter', async () =>
+      (await usage()).map((u) => ({ labels: u.labels, value: u.usage.cpuSeconds })),
+    ).registerIn(this.registry);
+    new CollectedMetric('faasd_instance_memory_bytes', 'Memory used by an instance (cgroup), by function, mode and instance id', 'gauge', async () =>
+      (await usage()).map((u) => ({ labels: u.labels, value: u.usage.memoryBytes })),
+    ).registerIn(this.registry);
 
-    // OpenFaaS gateway compatibility.
+    // OpenFaaS gateway compatibility: the names exactly as the OpenFaaS gateway spells them,
+    // so its dashboards and alerts work unchanged. promtool warns that gateway_service_count,
+    // a gauge, ends in `_count` (a histogram/summary suffix); expected, and kept.
     this.ofInvocations = new FastCounter('gateway_function_invocation_total', 'Function invocations (OpenFaaS-compatible)', ['function_name', 'code']).registerIn(this.registry);
     this.ofSeconds = new FastHistogram('gateway_functions_seconds', 'Function time taken (OpenFaaS-compatible)', ['function_name', 'code'], DURATION_BUCKETS).registerIn(this.registry);
     new client.Gauge({

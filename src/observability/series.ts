@@ -1,7 +1,10 @@
-// Counters and histograms for the invoke hot path. prom-client validates and hashes the label
-// object on every inc()/observe() (several µs per invocation across five series); these keep
-// plain numbers per series handle and build prom-client's exposition objects only when
-// /metrics is scraped. The registry formats them like its own metrics.
+// Metrics prom-client's own classes do not fit. The invoke hot path: prom-client validates
+// and hashes the label object on every inc()/observe() (several µs per invocation across
+// five series); FastCounter/FastHistogram keep plain numbers per series handle and build
+// prom-client's exposition objects only when /metrics is scraped. And values read from
+// elsewhere at scrape time (CollectedMetric): a prom-client Counter cannot be set, but a
+// cgroup's CPU time is a counter the kernel keeps for us. The registry formats all of them
+// like its own metrics.
 import type client from 'prom-client';
 
 type Labels = Record<string, string>;
@@ -20,19 +23,48 @@ interface MetricValue {
   metricName?: string;
 }
 
+export interface Sample {
+  labels: Labels;
+  value: number;
+}
+
+type MetricType = 'counter' | 'gauge' | 'histogram';
+
 /** What prom-client's Registry reads from a metric (name, help, type, get, reset). */
-abstract class ScrapedMetric<S extends { labels: Labels }> {
+abstract class ScrapedMetric {
   readonly aggregator = 'sum';
-  protected readonly series = new Map<string, S>();
 
   constructor(
     readonly name: string,
     readonly help: string,
-    readonly type: 'counter' | 'histogram',
-    protected readonly labelNames: readonly string[],
+    readonly type: MetricType,
   ) {}
 
-  /** The handle for one label set, created on first use (keep it: lookups hash the labels). */
+  abstract get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }>;
+
+  abstract reset(): void;
+
+  registerIn(registry: client.Registry): this {
+    // The registry only calls name/help/type/get/reset: a structural fit for its Metric type.
+    registry.registerMetric(this as unknown as client.Metric);
+    return this;
+  }
+}
+
+/** A metric that keeps its own series, one per label set, handed out as handles. */
+abstract class SeriesMetric<S extends { labels: Labels }> extends ScrapedMetric {
+  protected readonly series = new Map<string, S>();
+
+  constructor(
+    name: string,
+    help: string,
+    type: MetricType,
+    protected readonly labelNames: readonly string[],
+  ) {
+    super(name, help, type);
+  }
+
+  /** The map key of one label set (keep the handle: lookups build this string). */
   protected key(labels: Labels): string {
     let k = '';
     for (const n of this.labelNames) {
@@ -43,19 +75,11 @@ abstract class ScrapedMetric<S extends { labels: Labels }> {
     return k;
   }
 
-  abstract get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }>;
-
   /** Zeroes every series in place: handles given out earlier keep counting into them. */
   abstract reset(): void;
-
-  registerIn(registry: client.Registry): this {
-    // The registry only calls name/help/type/get/reset: a structural fit for its Metric type.
-    registry.registerMetric(this as unknown as client.Metric);
-    return this;
-  }
 }
 
-export class FastCounter extends ScrapedMetric<{ labels: Labels; value: number }> {
+export class FastCounter extends SeriesMetric<{ labels: Labels; value: number }> {
   constructor(name: string, help: string, labelNames: readonly string[]) {
     super(name, help, 'counter', labelNames);
   }
@@ -82,7 +106,7 @@ export class FastCounter extends ScrapedMetric<{ labels: Labels; value: number }
   }
 }
 
-export class FastHistogram extends ScrapedMetric<{ labels: Labels; counts: Float64Array; sum: number; count: number }> {
+export class FastHistogram extends SeriesMetric<{ labels: Labels; counts: Float64Array; sum: number; count: number }> {
   constructor(
     name: string,
     help: string,
@@ -135,4 +159,39 @@ export class FastHistogram extends ScrapedMetric<{ labels: Labels; counts: Float
     }
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values });
   }
+}
+
+/**
+ * A counter or gauge whose samples are read when /metrics is scraped and kept nowhere else:
+ * e.g. an instance's cumulative CPU seconds from its cgroup, exposed as a counter. Nothing to
+ * forget or reset; a series is gone as soon as `collect` stops returning it.
+ */
+export class CollectedMetric extends ScrapedMetric {
+  constructor(
+    name: string,
+    help: string,
+    type: 'counter' | 'gauge',
+    private readonly collect: () => Promise<readonly Sample[]>,
+  ) {
+    super(name, help, type);
+  }
+
+  reset(): void {}
+
+  async get() {
+    const values = (await this.collect()).map((s) => ({ value: s.value, labels: s.labels }));
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
+/**
+ * `load`, called at most once at a time: the callers of one scrape (the registry asks every
+ * metric at once) share one result, so e.g. CPU and memory come from the same cgroup read.
+ */
+export function shared<T>(load: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | null = null;
+  return () =>
+    (pending ??= load().finally(() => {
+      pending = null;
+    }));
 }
