@@ -2,6 +2,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runBase } from '../src/execution/run-dir.js';
+import { daemonId } from '../src/execution/setup.js';
 import { startTestDaemon as startBase } from './helpers/daemon.js';
 import { deploy, invoke, isRoot, waitFor } from './helpers/functions.js';
 
@@ -152,6 +154,59 @@ describe.skipIf(!isRoot).each([
     const usage = await inst.running!.usage();
     expect(usage?.memoryBytes).toBeGreaterThan(0);
     expect(usage!.memoryBytes).toBeLessThanOrEqual(96 * 1024 * 1024);
+  });
+
+  it('a function that tries to fill the disk cannot write anywhere backed by the host disk; /tmp is bounded by its memory', async () => {
+    const d = await startTestDaemon();
+    await deploy(
+      d,
+      'filler',
+      `import os
+def fill(p, mb):
+    written = 0
+    try:
+        with open(p, 'wb') as f:
+            chunk = b'x' * (1024 * 1024)
+            for _ in range(mb):
+                f.write(chunk)
+                f.flush()
+                written += 1
+        return written
+    except Exception as e:
+        return type(e).__name__ + ':' + str(written)
+def handle(r):
+    out = {p: fill(p, 64) for p in ('/run/faas/fill', '/run/faas/../fill', '/function/fill', '/opt/faas/runtime/fill', '/etc/fill', '/usr/fill', '/fill')}
+    out['tmp'] = fill('/tmp/fill', 256)
+    return out`,
+      { config: { memory: '128Mi' } },
+    );
+    const runDir = path.join(runBase(), daemonId(d.config));
+    const free = () => fs.statfsSync(runDir).bavail * fs.statfsSync(runDir).bsize;
+    const before = free();
+    const res = await invoke(d, 'filler', {});
+    expectStart(res);
+    // Either the call answers (every write refused, /tmp stopped short) or the /tmp write got the
+    // instance OOM-killed: both keep the host's disk untouched.
+    if (res.statusCode === 200) {
+      const out = res.json() as Record<string, unknown>;
+      for (const p of ['/run/faas/fill', '/run/faas/../fill', '/function/fill', '/opt/faas/runtime/fill', '/etc/fill', '/usr/fill', '/fill']) {
+        expect(out[p], p).toMatch(/^(OSError|PermissionError|FileNotFoundError):0$/);
+      }
+      expect(out.tmp).not.toBe(256);
+    } else {
+      expect(res.statusCode, res.body).toBe(502);
+      expect(res.json().error).toBe('OutOfMemory');
+    }
+    // Nothing landed in the instance's host directory, and the host's disk did not shrink by the
+    // 64 MB a single successful write would have taken (other tests may write a little meanwhile).
+    for (const inst of fs.readdirSync(path.join(runDir, 'processes'))) {
+      const dir = path.join(runDir, 'processes', inst);
+      if (!fs.statSync(dir).isDirectory() || inst.startsWith('.')) continue;
+      // A pre-warmed instance's code slot holds the function's own files, bound read-only.
+      const expected = inst.endsWith('.code') ? ['main.py'] : ['shim.sock'];
+      expect(fs.readdirSync(dir).filter((f) => !expected.includes(f))).toEqual([]);
+    }
+    expect(before - free()).toBeLessThan(32 * 1024 * 1024);
   });
 
   it('allocating 400 MB under memory 64Mi is 502 OutOfMemory, and the next call works', async () => {

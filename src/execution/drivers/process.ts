@@ -154,8 +154,12 @@ export class ProcessDriver implements Driver {
     let cgroup: InstanceCgroup | null = null;
     let child: ChildProcess | null = null;
     try {
-      // The sandboxed shim (uid 65534) must reach the socket in its directory, nothing more.
-      if (this.opts.level === 'strict') await fs.chown(hostDir, NOBODY, NOBODY);
+      // The sandboxed shim (gid 65534) may reach the socket in its directory, nothing more: the
+      // directory stays root's (nobody inside can chmod it) and is bound read-only.
+      if (this.opts.level === 'strict') {
+        await fs.chown(hostDir, 0, NOBODY);
+        await fs.chmod(hostDir, 0o710);
+      }
       // Socket and cgroup are independent: set them up side by side (cgroup v1 is 4 hierarchies).
       const [l, cg] = await Promise.allSettled([
         listenForShim(path.join(hostDir, 'shim.sock')),

@@ -49,7 +49,10 @@ export interface LaunchSpec {
   shimDir: string;
   /** Host dir of the function version; strict: read-only at /function. */
   codeDir: string;
-  /** Host dir, read-write, holds the protocol socket; strict: at /run/faas. Must be writable by uid/gid. */
+  /**
+   * Host dir holding the protocol socket; strict: read-only at /run/faas (connecting to a
+   * socket needs no write access to its directory). Must be traversable by uid/gid.
+   */
   instanceDir: string;
   /** Joined before the function's code runs (ignored at level none). */
   cgroup?: InstanceCgroup;
@@ -161,7 +164,9 @@ function bwrapArgs(spec: LaunchSpec): string[] {
   a.push(
     '--ro-bind', spec.shimDir, SANDBOX_PATHS.shimDir,
     '--ro-bind', spec.codeDir, SANDBOX_PATHS.codeDir,
-    '--bind', spec.instanceDir, SANDBOX_PATHS.instanceDir,
+    // Read-only: nothing writable in the sandbox may be backed by the host's disk. The only
+    // writable places are the tmpfs /tmp and /dev/shm, charged to the instance's memory cgroup.
+    '--ro-bind', spec.instanceDir, SANDBOX_PATHS.instanceDir,
     '--hostname', spec.hostname ?? 'faas',
     '--clearenv',
   );
