@@ -39,9 +39,10 @@ function createConfigFile(target: string, force: boolean): number {
   fs.chmodSync(target, 0o600);
   process.stdout.write(
     `Wrote ${target}. These keys are shown once; store them now:\n` +
-      `  app      (invoke)                 ${keys.invokeKey}\n` +
-      `  deployer (invoke, manage)         ${keys.manageKey}\n` +
-      `  ops      (invoke, manage, admin)  ${keys.adminKey}   (only its SHA-256 is in the file)\n` +
+      `  app        (invoke)                          ${keys.invokeKey}\n` +
+      `  deployer   (invoke, manage)                  ${keys.manageKey}\n` +
+      `  ops        (invoke, manage, admin, metrics)  ${keys.adminKey}   (only its SHA-256 is in the file)\n` +
+      `  prometheus (metrics)                         ${keys.metricsKey}   (only its SHA-256 is in the file; for Prometheus' credentials_file)\n` +
       `Start with: faasd -c ${target}\n`,
   );
   return 0;

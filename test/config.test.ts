@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config/load.js';
-import { sampleConfig } from '../src/config/sample.js';
+import { sampleConfig, sha256Hex } from '../src/config/sample.js';
 import { tempDir } from './helpers/daemon.js';
 
 function write(text: string): string {
@@ -68,6 +68,14 @@ describe('configuration', () => {
     expect(msg).toContain('"strict", "standard", "none"');
   });
 
+  it('accepts the metrics scope on a key and names the allowed scopes for an unknown one', () => {
+    const ok = write('api_keys:\n  - { name: prometheus, key: prom-key-0123456789, scopes: [metrics] }\n');
+    expect(loadConfig({ file: ok, env: {} }).api_keys[0]!.scopes).toEqual(['metrics']);
+    const bad = write('api_keys:\n  - { name: prometheus, key: prom-key-0123456789, scopes: [scrape] }\n');
+    const msg = errorOf(() => loadConfig({ file: bad, env: {} }));
+    expect(msg).toContain('"invoke", "manage", "admin", "metrics"');
+  });
+
   it('reports invalid YAML with its line', () => {
     const file = write('system:\n  a: [1, 2\n');
     expect(errorOf(() => loadConfig({ file, env: {} }))).toMatch(/invalid YAML/);
@@ -128,8 +136,13 @@ describe('configuration', () => {
     expect(a.keys.invokeKey).not.toBe(b.keys.invokeKey);
     const c = loadConfig({ file: write(a.text), env: {} });
     expect(c.using_demo_keys).toBe(false);
-    expect(c.api_keys.map((k) => k.name)).toEqual(['app', 'deployer', 'ops']);
+    expect(c.api_keys.map((k) => k.name)).toEqual(['app', 'deployer', 'ops', 'prometheus']);
     expect(a.text).not.toContain(a.keys.adminKey);
+    // A scrape-only key for Prometheus, stored as its digest like the admin key.
+    const prom = c.api_keys.find((k) => k.name === 'prometheus')!;
+    expect(prom.scopes).toEqual(['metrics']);
+    expect(prom.key_sha256).toBe(sha256Hex(a.keys.metricsKey));
+    expect(a.text).not.toContain(a.keys.metricsKey);
     expect(c.declared.map((d) => d.name)).toEqual(['example-function']);
     expect(c.rate_limit.default).toEqual({ rps: 100, burst: 200 });
   });

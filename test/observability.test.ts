@@ -105,10 +105,26 @@ describe.skipIf(!isRoot)('observability', () => {
     expect(problems.filter((l) => !l.startsWith('gateway_service_count '))).toEqual([]);
   });
 
-  it('/metrics can require a key', async () => {
-    const d = await startTestDaemon({ config: { system: { metrics_auth: true } } });
-    expect((await d.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
-    expect((await d.app.inject({ method: 'GET', url: '/metrics', headers: DEMO })).statusCode).toBe(200);
+  it('with metrics_auth, /metrics needs a key with the metrics scope, and a scrape-only key can do nothing else', async () => {
+    const prom = { name: 'prometheus', key: 'prom-key-0123456789', scopes: ['metrics'] };
+    const deployer = { name: 'deployer', key: 'deployer-key-0123456789', scopes: ['invoke', 'manage', 'admin'] };
+    const d = await startTestDaemon({ config: { api_keys: [prom, deployer], system: { metrics_auth: true } } });
+    const get = (url: string, key?: string) => d.app.inject({ method: 'GET', url, headers: key ? { authorization: `Bearer ${key}` } : {} });
+    expect((await get('/metrics')).statusCode).toBe(401);
+    const scraped = await get('/metrics', prom.key);
+    expect(scraped.statusCode).toBe(200);
+    expect(scraped.body).toContain('# TYPE faasd_invocations_total counter');
+    expect((await get('/functions', prom.key)).statusCode).toBe(403);
+    expect((await get('/stats', prom.key)).statusCode).toBe(403);
+    // Scopes do not imply one another: even an admin key needs `metrics` listed.
+    const other = await get('/metrics', deployer.key);
+    expect(other.statusCode).toBe(403);
+    expect(other.json()).toMatchObject({ required_scope: 'metrics' });
+  });
+
+  it('without metrics_auth, /metrics is open to a scraper with no key', async () => {
+    const d = await startTestDaemon();
+    expect((await d.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
   });
 
   it('/stats and /stats/functions/:name reflect known invocation counts, errors, cold starts and instance usage', async () => {

@@ -154,6 +154,27 @@ describe('brute-force protection per client IP', () => {
     expect((await get(`${d.url}/functions`, auth(OPS.key))).status).toBe(200);
   });
 
+  it('a scraper without credentials polling /metrics more often than the failure limit does not lock out the right keys of its host', async () => {
+    const PROM = { name: 'prometheus', key: 'prom-key-0123456789', scopes: ['metrics'] };
+    const d = await startTestDaemon({ listen: true, config: { api_keys: [OPS, PROM], system: { metrics_auth: true } } }); // 20 failures/minute
+    for (let i = 0; i < 30; i++) {
+      const r = await get(`${d.url}/metrics`);
+      expect(r.status).toBe(401);
+      expect(r.headers.get('www-authenticate')).toContain('Bearer');
+    }
+    expect((await get(`${d.url}/functions`)).status).toBe(401); // nor on any other route
+    expect((await get(`${d.url}/metrics`, auth(PROM.key))).status).toBe(200);
+    expect((await get(`${d.url}/functions`, auth(OPS.key))).status).toBe(200);
+  });
+
+  it('wrong keys on /metrics count toward the lockout like wrong keys anywhere', async () => {
+    const PROM = { name: 'prometheus', key: 'prom-key-0123456789', scopes: ['metrics'] };
+    const d = await startTestDaemon({ listen: true, config: { api_keys: [OPS, PROM], system: { metrics_auth: true } } });
+    for (let i = 0; i < 20; i++) expect((await get(`${d.url}/metrics`, auth(`wrong-key-${i}`))).status).toBe(401);
+    expect((await get(`${d.url}/metrics`, auth(PROM.key))).status).toBe(429);
+    expect((await get(`${d.url}/functions`, auth(OPS.key))).status).toBe(429);
+  });
+
   it('a spoofed X-Forwarded-For from an untrusted peer does not bypass the lockout', async () => {
     const d = await startTestDaemon({ listen: true, config: { api_keys: [OPS] } });
     for (let i = 0; i < 20; i++) {

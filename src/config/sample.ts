@@ -1,5 +1,6 @@
 // `faasd --create-config`: a commented sample holding every system key with its default and
-// freshly generated keys (shown once: only their SHA-256 is written for the admin key).
+// freshly generated keys (shown once: only their SHA-256 is written for the admin and
+// Prometheus keys).
 import crypto from 'node:crypto';
 import { defaultSystem } from './schema.js';
 
@@ -7,6 +8,8 @@ export interface GeneratedKeys {
   invokeKey: string;
   manageKey: string;
   adminKey: string;
+  /** Scrape-only key (scope metrics) for Prometheus' credentials_file. */
+  metricsKey: string;
 }
 
 export function generateKey(prefix: string): string {
@@ -23,6 +26,7 @@ export function sampleConfig(): { text: string; keys: GeneratedKeys } {
     invokeKey: generateKey('fsk_inv'),
     manageKey: generateKey('fsk_mgt'),
     adminKey: generateKey('fsk_adm'),
+    metricsKey: generateKey('fsk_met'),
   };
   const text = `# faasd configuration. Load it with:  faasd -c faas_config.yaml  (or FAAS_CONFIG_FILE=...)
 # Environment overrides: FAAS_DEFAULT_MODE, FAAS_API_PORT, FAAS_LOG_LEVEL, FAAS_DISABLE_CONTAINER.
@@ -50,11 +54,12 @@ system:
     python: ""
     node: ""
   disable_container: false        # true: container-mode deploys fail with 422, process mode works
-  metrics_auth: false             # true: GET /metrics needs a key
+  metrics_auth: false             # true: GET /metrics needs a key with the metrics scope (prometheus below)
   shutdown_timeout: ${d.shutdown_timeout}            # s in-flight invocations may take to finish on SIGTERM, then killed
 
 # Bearer keys. Give "key" (plain) or "key_sha256" (hex SHA-256 of the key, so the file holds no secret).
-# Scopes: invoke (POST /invoke), manage (functions, stats, instances), admin (stop instances).
+# Scopes: invoke (POST /invoke), manage (functions, stats, instances), admin (stop instances),
+# metrics (GET /metrics when metrics_auth is true). A key has only the scopes it lists.
 # These keys were generated for this file and are printed once by --create-config.
 api_keys:
   - name: app
@@ -65,8 +70,11 @@ api_keys:
     scopes: [invoke, manage]
   - name: ops
     key_sha256: ${sha256Hex(keys.adminKey)}
-    scopes: [invoke, manage, admin]
+    scopes: [invoke, manage, admin, metrics]
     rate_limit: { rps: 0, burst: 1 }    # rps 0 = unlimited (trusted internal key)
+  - name: prometheus                    # scrape-only: Prometheus' authorization.credentials_file holds the key
+    key_sha256: ${sha256Hex(keys.metricsKey)}
+    scopes: [metrics]
 
 # Generic instances kept started per mode and runtime: a cold start takes one and only pays for
 # loading the function (milliseconds). 0 turns it off. Functions with their own dependencies,

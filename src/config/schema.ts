@@ -3,8 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-export type Scope = 'invoke' | 'manage' | 'admin';
-export const SCOPES: readonly Scope[] = ['invoke', 'manage', 'admin'];
+/**
+ * What a key may do. Independent: no scope implies another, a key lists each it needs.
+ * `metrics` is GET /metrics when system.metrics_auth is on, so a scraper's key can do nothing else.
+ */
+export type Scope = 'invoke' | 'manage' | 'admin' | 'metrics';
+export const SCOPES: readonly Scope[] = ['invoke', 'manage', 'admin', 'metrics'];
 
 export interface RateLimitSpec {
   /** Tokens per second; 0 = unlimited. */
@@ -42,7 +46,7 @@ export interface SystemConfig {
   /** Interpreters for process mode; empty = resolve a real system binary. */
   interpreters: { python: string; node: string };
   disable_container: boolean;
-  /** Require a key (any scope) for GET /metrics. */
+  /** Require a key with the `metrics` scope for GET /metrics. */
   metrics_auth: boolean;
   /** Seconds in-flight invocations may take to finish at shutdown before they are killed. */
   shutdown_timeout: number;
@@ -105,7 +109,7 @@ export function defaultSystem(): SystemConfig {
 /** The quick-start keys, in force only while no api_keys are configured. */
 export const DEMO_KEYS: readonly ApiKeyConfig[] = Object.freeze([
   { name: 'demo', key: 'demo-key', scopes: ['invoke', 'manage'] as Scope[] },
-  { name: 'admin', key: 'admin-key', scopes: ['invoke', 'manage', 'admin'] as Scope[] },
+  { name: 'admin', key: 'admin-key', scopes: ['invoke', 'manage', 'admin', 'metrics'] as Scope[] },
 ]);
 
 const rateLimitSchema = {

@@ -19,8 +19,6 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Scope a route needs; undefined = public route. */
     scope?: Scope;
-    /** Require a valid key of any scope (e.g. /metrics with metrics_auth). */
-    anyKey?: boolean;
   }
 }
 
@@ -66,26 +64,27 @@ function unauthorized(reply: FastifyReply, message: string, error?: string): Faa
   return new FaasError('UNAUTHORIZED', message);
 }
 
-/** Registers the onRequest hook on `app` (call before routes; not encapsulated on purpose). */
-export function registerAuth(app: FastifyInstance, ring: KeyRing, onAuthFailure?: (req: FastifyRequest) => void): void {
+/**
+ * Registers the onRequest hook on `app` (call before routes; not encapsulated on purpose).
+ * `onWrongKey` is called for a key that is presented and unknown: a guess. A request with no
+ * Bearer key at all (a scraper or health checker not yet given one, a browser) cannot be a
+ * guess and is answered 401 without it, so it cannot lock out the right keys of its host.
+ */
+export function registerAuth(app: FastifyInstance, ring: KeyRing, onWrongKey?: (req: FastifyRequest) => void): void {
   app.decorateRequest('apiKey', null);
   // Callback style: this runs on every request, and an async hook costs a promise each time.
   app.addHook('onRequest', (req, reply, done) => {
-    const cfg = req.routeOptions.config;
-    const scope = cfg?.scope;
-    if (!scope && !cfg?.anyKey) return done();
+    const scope = req.routeOptions.config?.scope;
+    if (!scope) return done();
     const token = extractBearer(req.headers.authorization);
-    if (!token) {
-      onAuthFailure?.(req);
-      return done(unauthorized(reply, 'an API key is required: send "Authorization: Bearer <key>"'));
-    }
+    if (!token) return done(unauthorized(reply, 'an API key is required: send "Authorization: Bearer <key>"'));
     const key = ring.lookup(token);
     if (!key) {
-      onAuthFailure?.(req);
+      onWrongKey?.(req);
       return done(unauthorized(reply, 'the API key is not valid', 'invalid_token'));
     }
     req.apiKey = key;
-    if (scope && !key.scopes.has(scope)) {
+    if (!key.scopes.has(scope)) {
       return done(new FaasError('FORBIDDEN', `the key "${key.name}" lacks the "${scope}" scope this route needs`, { details: { required_scope: scope } }));
     }
     done();

@@ -92,7 +92,8 @@ export interface RateLimiter {
 
 /**
  * Per-API-key limit. Register AFTER registerAuth: onRequest hooks run in registration order,
- * and this one reads req.apiKey. Routes without a `scope` (health, metrics) are not limited.
+ * and this one reads req.apiKey. Public routes (health; metrics without metrics_auth) are not
+ * limited.
  */
 export function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions): RateLimiter {
   const now = opts.now ?? monotonicSeconds;
@@ -144,7 +145,7 @@ export interface AuthLockoutOptions {
 }
 
 export interface AuthLockout {
-  /** Pass to registerAuth: each failed authentication takes a token from the caller's IP. */
+  /** Pass to registerAuth: each wrong key takes a token from the caller's IP (no key: none). */
   onAuthFailure(req: FastifyRequest): void;
   readonly lockedOutCount: number;
   readonly trackedIps: number;
@@ -175,9 +176,8 @@ export function registerAuthLockout(app: FastifyInstance, opts: AuthLockoutOptio
   });
 
   app.addHook('onRequest', (req, reply, done) => {
-    const cfg = req.routeOptions.config;
     // No failures tracked (the common case): nothing to look up, not even the client address.
-    if (failures.size === 0 || (!cfg?.scope && !cfg?.anyKey)) return done();
+    if (failures.size === 0 || !req.routeOptions.config?.scope) return done();
     const b = failures.get(req.ip);
     const wait = b ? b.peek() : 0;
     if (wait === 0) return done();

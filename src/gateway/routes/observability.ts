@@ -9,7 +9,7 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
   const obs = deps.observability;
   if (!obs) return;
 
-  app.get('/metrics', { config: { anyKey: deps.config.system.metrics_auth } }, async (_req, reply) => {
+  app.get('/metrics', { config: deps.config.system.metrics_auth ? { scope: 'metrics' } : {} }, async (_req, reply) => {
     reply.header('content-type', obs.metrics.contentType);
     return obs.metrics.text();
   });
