@@ -35,7 +35,7 @@ export class Metrics {
   readonly registry = new client.Registry();
   private readonly invocations: FastCounter;
   private readonly duration: FastHistogram;
-  private readonly coldStarts;
+  private readonly coldStarts: FastCounter;
   private readonly queueWait: FastHistogram;
   private readonly rateLimited;
   private readonly ofInvocations: FastCounter;
@@ -50,7 +50,7 @@ export class Metrics {
     // Updated on every invocation: FastCounter/FastHistogram (series.ts), read at scrape time.
     this.invocations = new FastCounter('faasd_invocations_total', 'Invocations by function, mode and HTTP status code', ['function', 'mode', 'code']).registerIn(this.registry);
     this.duration = new FastHistogram('faasd_invocation_duration_seconds', 'Invocation duration at the gateway, by function and mode', ['function', 'mode'], DURATION_BUCKETS).registerIn(this.registry);
-    this.coldStarts = new client.Counter({ name: 'faasd_cold_starts_total', help: 'Invocations that waited for a new instance, by how it started (cold or prewarmed)', labelNames: ['function', 'mode', 'kind'], registers });
+    this.coldStarts = new FastCounter('faasd_cold_starts_total', 'Invocations that waited for a new instance, by how it started (cold or prewarmed)', ['function', 'mode', 'kind']).registerIn(this.registry);
     this.queueWait = new FastHistogram('faasd_queue_wait_seconds', 'Time an invocation waited for an instance', ['function'], DURATION_BUCKETS).registerIn(this.registry);
     this.rateLimited = new client.Counter({ name: 'faasd_rate_limited_total', help: 'Requests refused with 429, by API key name', labelNames: ['key'], registers });
 
@@ -123,7 +123,8 @@ export class Metrics {
     s.queueWait.observe(e.waitMs / 1000);
     s.ofInvocations.inc();
     s.ofSeconds.observe(seconds);
-    if (e.coldStart) this.coldStarts.inc({ function: e.function, mode: e.mode, kind: e.start });
+    // Rare (one per instance start): a handle lookup each time costs nothing worth caching.
+    if (e.coldStart) this.coldStarts.handle({ function: e.function, mode: e.mode, kind: e.start }).inc();
   }
 
   /**
@@ -148,10 +149,17 @@ export class Metrics {
     return s;
   }
 
-  /** A deleted function's cached series handles (the exported series stay, as counters do). */
+  /**
+   * Drops every series of a deleted function, from /metrics and from memory, and the cached
+   * handles onto them; other functions' handles keep counting. (Gauges of instances and queues
+   * are rebuilt at each scrape from what is running, so they need nothing here.) A function
+   * created again under the same name starts from zero, as Prometheus expects of a new series.
+   */
   forget(fn: string): void {
     const prefix = `${fn}\0`;
     for (const k of this.series.keys()) if (k.startsWith(prefix)) this.series.delete(k);
+    for (const m of [this.invocations, this.duration, this.coldStarts, this.queueWait]) m.remove('function', fn);
+    for (const m of [this.ofInvocations, this.ofSeconds]) m.remove('function_name', fn);
   }
 
   rateLimitedBy(key: string): void {

@@ -75,6 +75,16 @@ abstract class SeriesMetric<S extends { labels: Labels }> extends ScrapedMetric 
     return k;
   }
 
+  /**
+   * Drops every series whose `label` is `value` (a deleted function's), so it leaves /metrics
+   * and memory. Other series, and the handles given out for them, are untouched; a handle of
+   * a dropped series still counts, into nothing.
+   */
+  remove(label: string, value: string): void {
+    for (const [k, s] of this.series) if (s.labels[label] === value) this.series.delete(k);
+  }
+
+
   /** Zeroes every series in place: handles given out earlier keep counting into them. */
   abstract reset(): void;
 }
