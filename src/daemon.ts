@@ -32,6 +32,8 @@ export interface StartOptions {
   /** Docker engine client and re-probe interval (tests: an engine that answers late). */
   docker?: ExecutionOptions['docker'];
   engineRetryMs?: number;
+  /** Interval of the background engine probe behind /health (tests: slower or faster). */
+  engineProbeMs?: number;
 }
 
 export async function startDaemon(config: LoadedConfig, opts: StartOptions = {}): Promise<Daemon> {
@@ -66,6 +68,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       observer: { invocation: (e) => observability!.invocation(e), functionLogs: (f, r, l) => observability!.functionLogs(f, r, l) },
       ...(opts.docker ? { docker: opts.docker } : {}),
       ...(opts.engineRetryMs !== undefined ? { engineRetryMs: opts.engineRetryMs } : {}),
+      ...(opts.engineProbeMs !== undefined ? { engineProbeMs: opts.engineProbeMs } : {}),
     });
     observability = new Observability(manager);
     closers.push(() => removeRunDir(runRoot));

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { InstanceSpec, RunningInstance, RuntimeName } from '../src/execution/driver.js';
 import { ContainerDriver, removeOrphans, type ContainerDriverOptions } from '../src/execution/drivers/container.js';
 import type { InvokeResult } from '../src/execution/shim-channel.js';
@@ -439,9 +439,13 @@ def handle(request):
     expect(await exists(path.join(runRoot, s.instanceId))).toBe(false);
   });
 
-  it('health() reports the engine; close() stops every instance and refuses new starts', async () => {
+  it('health() reports the engine and each image, from a background probe; close() stops every instance and refuses new starts', async () => {
     const d = newDriver();
-    expect(await d.health()).toMatchObject({ ok: true, detail: expect.stringMatching(/^docker \d+\.\d+/) });
+    await vi.waitFor(() => expect(d.health()).toMatchObject({ ok: true, detail: expect.stringMatching(/^docker \d+\.\d+/) }));
+    expect(d.health().images).toEqual([
+      { runtime: 'python', image: IMAGES.python, state: 'present', detail: 'present locally' },
+      { runtime: 'node', image: IMAGES.node, state: 'present', detail: 'present locally' },
+    ]);
     const a = await startFn('python', 'def handle(r):\n    return 1\n', {}, d);
     const b = await startFn('node', 'module.exports = () => 1\n', {}, d);
     await d.close();

@@ -1,8 +1,10 @@
 // Container mode end to end through the daemon, against a real Docker engine.
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import pino from 'pino';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { startDaemon } from '../src/daemon.js';
 import { daemonId } from '../src/execution/setup.js';
@@ -208,19 +210,18 @@ def handle(request):
     onTestFinished(() => foreign.remove({ force: true }).catch(() => undefined));
     await foreign.start();
 
-    const first = await startDaemon(config, { logger: silentLogger(), listen: false });
-    await waitFor(() => first.manager.instancesOf('kept').some((i) => i.state === 'idle'), 'the min instance', 30_000);
-    const orphan = (await containersOf('faasd.daemon', id))[0]!;
-    expect(orphan).toBeDefined();
-    // Simulate a crashed daemon: drop it without stopping its containers.
-    await first.app.close();
-    first.manager.drain();
-    onTestFinished(() => first.manager.close());
+    // A daemon that crashes: the real CLI, killed with SIGKILL once its min instance runs.
+    const first = spawn(process.execPath, [path.resolve(__dirname, '..', 'bin', 'faasd.js'), '-c', file, '--port', '0'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' }, stdio: 'ignore' });
+    onTestFinished(() => void first.kill('SIGKILL'));
+    const orphan = await waitFor(async () => (await containersOf('faasd.daemon', id)).find((c) => c.State === 'running'), 'the min instance', 30_000);
+    const gone = new Promise((r) => first.once('exit', r));
+    first.kill('SIGKILL');
+    await gone;
 
     const second = await startDaemon(config, { logger: silentLogger(), listen: false });
     onTestFinished(() => second.close());
     const after = await containersOf('faasd.daemon', id);
-    expect(after.map((c) => c.Id)).not.toContain(orphan.Id);
+    expect(after.map((c) => c.Id)).not.toContain(orphan!.Id);
     expect((await foreign.inspect()).State.Running).toBe(true);
   }, 90_000);
 });
@@ -243,5 +244,107 @@ describe('container mode unavailable', () => {
     const res = await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { name: 'noimg', code: 'def handle(r):\n    return 1', config: { execution_mode: 'container' } } });
     expect(res.statusCode).toBe(422);
     expect(res.json().message).toContain('faasd-test/does-not-exist:1');
+  }, 60_000);
+});
+
+/** A Unix-socket relay to the real engine that can be frozen: a hung dockerd, for real. */
+async function engineRelay(dir: string) {
+  const sock = path.join(dir, 'docker.sock');
+  const open = new Set<net.Socket>();
+  const state = { frozen: false, requests: [] as string[] };
+  const relay = net.createServer((client) => {
+    const upstream = net.connect('/var/run/docker.sock');
+    for (const s of [client, upstream]) {
+      open.add(s);
+      s.on('close', () => open.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.on('data', (d: Buffer) => {
+      // Request lines ("GET /v1.47/_ping HTTP/1.1"), counted; a frozen engine never answers.
+      for (const m of d.toString('latin1').matchAll(/^(GET|POST|DELETE|PUT|HEAD) (\S+) HTTP\/1\.[01]$/gm)) state.requests.push(`${m[1]} ${m[2]}`);
+      if (!state.frozen) upstream.write(d);
+    });
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => relay.listen(sock, resolve));
+  return {
+    docker: new Docker({ socketPath: sock }),
+    state,
+    async close() {
+      for (const s of open) s.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    },
+  };
+}
+
+describe.skipIf(!engine.ok)('/health and the engine', () => {
+  it('/health never calls the engine: it reads what a background probe found', async () => {
+    const relay = await engineRelay(tempDir());
+    const d = await startTestDaemon({ config: { system: { container_images: IMAGES } }, start: { docker: relay.docker, engineProbeMs: 3_600_000 } });
+    onTestFinished(async () => {
+      await d.close();
+      await relay.close();
+    });
+    await vi.waitFor(() => expect(d.manager.health().container?.images?.length).toBe(2), { timeout: 10_000 });
+    const before = relay.state.requests.length;
+    for (let i = 0; i < 20; i++) {
+      const h = await d.app.inject({ method: 'GET', url: '/health' });
+      expect(h.statusCode).toBe(200);
+      expect(h.json().drivers.container).toMatchObject({ ok: true, images: [{ image: IMAGES.python, state: 'present' }, { image: IMAGES.node, state: 'present' }] });
+    }
+    expect(relay.state.requests.slice(before)).toEqual([]);
+  });
+
+  it('a hung engine shows as down in /health, which keeps answering, and as up again when it recovers', async () => {
+    const relay = await engineRelay(tempDir());
+    const d = await startTestDaemon({ config: { system: { container_images: IMAGES } }, start: { docker: relay.docker, engineProbeMs: 200 } });
+    onTestFinished(async () => {
+      await d.close();
+      await relay.close();
+    });
+    relay.state.frozen = true;
+    await vi.waitFor(
+      async () => {
+        const h = (await d.app.inject({ method: 'GET', url: '/health' })).json();
+        expect(h.drivers.container.ok).toBe(false);
+        expect(h.drivers.container.detail).toContain('no answer');
+        expect(h.status).toBe('degraded');
+      },
+      { timeout: 15_000, interval: 100 },
+    );
+    relay.state.frozen = false;
+    await vi.waitFor(async () => expect((await d.app.inject({ method: 'GET', url: '/health' })).json().drivers.container.ok).toBe(true), { timeout: 15_000, interval: 100 });
+  }, 40_000);
+});
+
+describe.skipIf(!engine.ok)('a runtime image that is not there', () => {
+  it('/health names an image that is neither present nor pullable; failed pulls back off and are logged once per streak', async () => {
+    const lines: Array<{ msg: string; image?: string; level: number }> = [];
+    const logger = pino({ level: 'debug' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const dir = tempDir();
+    const missing = 'faasd-test/does-not-exist:1';
+    const config = loadConfig({
+      file: writeConfig(dir, { system: { container_images: { python: missing, node: IMAGES.node } }, prewarm: { process: { python: 0, node: 0 }, container: { python: 1, node: 0 } } }),
+      env: {},
+    });
+    const d = await startDaemon(config, { logger, listen: false });
+    onTestFinished(() => d.close());
+    await vi.waitFor(
+      async () => {
+        const h = (await d.app.inject({ method: 'GET', url: '/health' })).json();
+        expect(h.drivers.container.images).toContainEqual(expect.objectContaining({ image: missing, state: 'missing' }));
+        expect(h.warnings.join('\n')).toContain(missing);
+      },
+      { timeout: 20_000 },
+    );
+    // The pre-warm pool keeps asking for the image; within its backoff a deploy fails at once, naming it.
+    const res = await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { name: 'noimg', code: 'def handle(r):\n    return 1', config: { execution_mode: 'container' } } });
+    expect(res.statusCode).toBe(422);
+    expect(res.json().message).toContain(missing);
+    await new Promise((r) => setTimeout(r, 4000));
+    const about = lines.filter((l) => l.image === missing);
+    expect(about.filter((l) => l.msg === 'pulling image')).toHaveLength(1);
+    expect(about.filter((l) => l.msg === 'image pull failed; retrying with backoff')).toHaveLength(1);
+    expect(about.filter((l) => l.level >= 40)).toHaveLength(1); // one warning for the whole streak
   }, 60_000);
 });

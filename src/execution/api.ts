@@ -13,7 +13,8 @@ export interface InstanceCounts {
 }
 
 export interface ExecutionApi {
-  health(): Promise<Record<string, DriverHealth>>;
+  /** Never waits: drivers keep their state current in the background. */
+  health(): Record<string, DriverHealth>;
   instanceCounts(functionName: string): InstanceCounts;
   invoke?(functionName: string, req: Omit<InvokeRequest, 'timeoutMs'>): Promise<InvokeOutcome>;
   listInstances?(): InstanceInfo[];

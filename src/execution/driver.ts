@@ -69,11 +69,14 @@ export interface RunningInstance {
 export interface DriverHealth {
   ok: boolean;
   detail: string;
+  /** Container mode: each configured runtime image, present, pullable or missing (and why). */
+  images?: { runtime: RuntimeName; image: string; state: 'present' | 'pullable' | 'missing' | 'unknown'; detail: string }[];
 }
 
 export interface Driver {
   readonly mode: ExecutionMode;
-  health(): Promise<DriverHealth>;
+  /** The last known state; never waits on anything (a background probe keeps it current). */
+  health(): DriverHealth;
   /** Deploy-time preparation (e.g. pull the runtime image); throws FaasError DEPLOY_FAILED. */
   prepare(runtime: RuntimeName): Promise<void>;
   /**

@@ -69,11 +69,11 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
 
   // --- ExecutionApi (gateway side) ---
 
-  async health(): Promise<Record<string, DriverHealth>> {
+  health(): Record<string, DriverHealth> {
     const out: Record<string, DriverHealth> = {};
     for (const mode of ['process', 'container'] as const) {
       const d = this.opts.drivers[mode];
-      out[mode] = d ? await d.health() : { ok: false, detail: this.opts.unavailable?.[mode] ?? 'not configured' };
+      out[mode] = d ? d.health() : { ok: false, detail: this.opts.unavailable?.[mode] ?? 'not configured' };
     }
     return out;
   }

@@ -48,6 +48,8 @@ export interface ExecutionOptions {
   docker?: Docker;
   /** First re-probe of an engine that was unreachable at boot, ms (doubles up to 60 s). */
   engineRetryMs?: number;
+  /** Interval of the background engine and image probe behind /health, ms. */
+  engineProbeMs?: number;
 }
 
 /** How long the engine watcher waits between probes at most. */
@@ -122,7 +124,7 @@ async function setUpInRunDir(
   const docker = hooks.docker ?? new Docker();
   const containerRoot = path.join(runRoot, 'containers');
   /** The container driver, once the engine has answered (at boot or later). */
-  const containerDriver = async (): Promise<ContainerDriver> => {
+  const containerDriver = async (engineDetail: string): Promise<ContainerDriver> => {
     const removed = await removeOrphans(docker, id, logger);
     if (removed > 0) logger.info({ count: removed }, 'removed containers left by a previous run');
     fs.mkdirSync(containerRoot, { recursive: true, mode: 0o711 });
@@ -135,6 +137,8 @@ async function setUpInRunDir(
       startTimeoutMs: sys.cold_start_timeout * 1000,
       logger,
       prewarm: config.prewarm.container,
+      engineDetail,
+      ...(hooks.engineProbeMs !== undefined ? { healthProbeMs: hooks.engineProbeMs } : {}),
     });
   };
   let engineDown = false;
@@ -143,7 +147,7 @@ async function setUpInRunDir(
   } else {
     const probe = await probeDocker(docker);
     if (probe.ok) {
-      drivers.container = await containerDriver();
+      drivers.container = await containerDriver(probe.detail);
       logger.info({ engine: probe.detail, images: sys.container_images }, 'container mode ready');
     } else {
       unavailable.container = `Docker engine unavailable: ${probe.detail}`;
@@ -186,7 +190,7 @@ async function setUpInRunDir(
         return schedule();
       }
       try {
-        const driver = await containerDriver();
+        const driver = await containerDriver(probe.detail);
         if (stopped || !manager.attachDriver('container', driver)) {
           await driver.close();
           return;

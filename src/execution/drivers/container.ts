@@ -19,6 +19,8 @@ import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, Instance
 import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
 import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
 import { StartLimiter } from '../start-limiter.js';
+import { ContainerImages, type ImageInfo } from './container-images.js';
+import { LABELS, dockerMessage, statusCode } from './docker-util.js';
 import { startOrDiscard, withStartTimeout } from '../instance-start.js';
 
 export interface ContainerDriverOptions {
@@ -42,6 +44,10 @@ export interface ContainerDriverOptions {
   interpreterPaths?: Partial<Record<RuntimeName, string>>;
   /** Generic containers kept ready per runtime (0 = none). */
   prewarm?: Record<RuntimeName, number>;
+  /** What the engine said when it was first probed (shown by /health until the next probe). */
+  engineDetail?: string;
+  /** Interval of the background engine and image probe behind /health, ms. */
+  healthProbeMs?: number;
 }
 
 /** Where things are inside every container. */
@@ -52,25 +58,17 @@ export const CONTAINER_PATHS = Object.freeze({
   codeDir: '/function',
 });
 
-export const LABELS = Object.freeze({
-  managed: 'faasd.managed',
-  fn: 'faasd.function',
-  instance: 'faasd.instance',
-  daemon: 'faasd.daemon',
-  version: 'faasd.version',
-});
 
 const SHIM_FILE: Record<RuntimeName, string> = { python: 'shim.py', node: 'shim.js' };
-const BINARY: Record<RuntimeName, string> = { python: 'python3', node: 'node' };
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const STDERR_TAIL_BYTES = 8192;
 const LOG_TAIL_LINES = 200;
 const NOBODY = '65534:65534';
 const TMPFS_TMP = 'rw,nosuid,nodev,size=64m';
 /** Seconds; only used by `docker stop` and a daemon restart, the driver itself force-removes. */
 const STOP_TIMEOUT_S = 2;
-/** How long one engine probe answers /health. */
-const HEALTH_CACHE_MS = 2000;
+/** How often the engine and the images are probed in the background for /health. */
+const HEALTH_PROBE_MS = 5000;
+/** Bound on one probe's engine calls: a hung engine reads as down, never as a hang. */
 const HEALTH_TIMEOUT_MS = 2000;
 
 /** The clean environment: nothing is inherited from the daemon; the function's own goes in `init`. */
@@ -79,18 +77,6 @@ function containerEnv(runtime: RuntimeName, imagePath: string): string[] {
   if (runtime === 'python') env.push('PYTHONDONTWRITEBYTECODE=1', 'PYTHONUNBUFFERED=1', 'PYTHONNOUSERSITE=1');
   else env.push('NODE_ENV=production');
   return env;
-}
-
-function statusCode(e: unknown): number | undefined {
-  const s = (e as { statusCode?: unknown } | null)?.statusCode;
-  return typeof s === 'number' ? s : undefined;
-}
-
-/** The engine's own sentence (dockerode puts it in `json.message`), else the error message. */
-function dockerMessage(e: unknown): string {
-  const json = (e as { json?: { message?: unknown } } | null)?.json;
-  if (json && typeof json.message === 'string') return json.message;
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** `docker logs` of a container without a TTY is multiplexed: [stream, 0, 0, 0, len u32 BE] + payload. */
@@ -117,38 +103,58 @@ function signalOf(code: number | null): string | null {
   return null;
 }
 
-interface ImageInfo {
-  interpreter: string;
-  /** PATH for the container: the image's own, else the usual default. */
-  path: string;
-}
 
 export class ContainerDriver implements Driver {
   readonly mode = 'container' as const;
   private readonly live = new Set<ContainerInstance>();
   /** Container starts in flight at once: a few per core keep each one well within its timeout. */
   private readonly starts = new StartLimiter(Math.max(2, 2 * os.availableParallelism()));
-  private readonly images = new Map<string, Promise<ImageInfo>>();
+  private readonly images: ContainerImages;
+  private state: DriverHealth;
+  private readonly monitor: NodeJS.Timeout;
+  private probing = false;
   private readonly generic: GenericPool<ContainerInstance>;
   private closed = false;
 
   constructor(private readonly opts: ContainerDriverOptions) {
     this.generic = new GenericPool(opts.prewarm ?? { python: 0, node: 0 }, (rt) => this.startGeneric(rt), opts.logger, 'container');
+    this.images = new ContainerImages({
+      docker: opts.docker,
+      images: opts.images,
+      daemonId: opts.daemonId,
+      logger: opts.logger,
+      ...(opts.interpreterPaths ? { interpreterPaths: opts.interpreterPaths } : {}),
+    });
+    // The engine answered just before the driver was made (setup probes it first).
+    this.state = { ok: true, detail: opts.engineDetail ?? 'docker engine' };
+    void this.refreshHealth();
+    this.monitor = setInterval(() => void this.refreshHealth(), opts.healthProbeMs ?? HEALTH_PROBE_MS);
+    this.monitor.unref();
   }
 
-  /**
-   * The engine's state for /health, probed at most every HEALTH_CACHE_MS (concurrent callers
-   * share one probe): a health check, scraped often, must not cost two Docker API calls each.
-   */
-  async health(): Promise<DriverHealth> {
+  /** The engine's and the images' state, refreshed in the background: /health reads it, never waits. */
+  health(): DriverHealth {
     if (this.closed) return { ok: false, detail: 'closed' };
-    const now = Date.now();
-    if (!this.engineHealth || now - this.engineHealth.at >= HEALTH_CACHE_MS) this.engineHealth = { at: now, value: this.probeEngine() };
-    const h = await this.engineHealth.value;
-    return h.ok ? { ok: true, detail: `${h.detail}, ${this.live.size} instances` } : h;
+    const h = this.state;
+    return h.ok ? { ...h, detail: `${h.detail}, ${this.live.size} instances` } : h;
   }
 
-  private engineHealth: { at: number; value: Promise<DriverHealth> } | null = null;
+  private async refreshHealth(): Promise<void> {
+    if (this.probing || this.closed) return;
+    this.probing = true;
+    try {
+      const engine = await this.probeEngine();
+      const images = engine.ok ? await this.images.status(AbortSignal.timeout(HEALTH_TIMEOUT_MS)).catch(() => undefined) : undefined;
+      if (this.closed) return;
+      if (engine.ok !== this.state.ok) {
+        if (engine.ok) this.opts.logger.info({ engine: engine.detail }, 'Docker engine answers again');
+        else this.opts.logger.warn({ reason: engine.detail }, 'Docker engine stopped answering: container starts will fail until it is back');
+      }
+      this.state = images ? { ...engine, images } : engine;
+    } finally {
+      this.probing = false;
+    }
+  }
 
   private async probeEngine(): Promise<DriverHealth> {
     try {
@@ -166,95 +172,7 @@ export class ContainerDriver implements Driver {
 
   /** Makes sure the runtime's image is local (pulling it if needed) and knows its interpreter. */
   async prepare(runtime: RuntimeName): Promise<void> {
-    await this.imageInfo(runtime);
-  }
-
-  private imageInfo(runtime: RuntimeName): Promise<ImageInfo> {
-    const image = this.opts.images[runtime];
-    if (!image) return Promise.reject(new FaasError('DEPLOY_FAILED', `no container image is configured for ${runtime} functions`, { details: { runtime } }));
-    let p = this.images.get(image);
-    if (!p) {
-      p = this.loadImage(runtime, image);
-      this.images.set(image, p);
-      // A failure is not remembered: the next deploy tries again (the image may have appeared).
-      p.catch(() => this.images.delete(image));
-    }
-    return p;
-  }
-
-  private async loadImage(runtime: RuntimeName, image: string): Promise<ImageInfo> {
-    const unavailable = (reason: string, cause?: unknown) =>
-      new FaasError('DEPLOY_FAILED', `image ${image} for ${runtime} functions is not available: ${reason}`, { details: { image }, cause });
-    const docker = this.opts.docker;
-    let inspect: Docker.ImageInspectInfo;
-    try {
-      inspect = await docker.getImage(image).inspect();
-    } catch (e) {
-      if (statusCode(e) !== 404) throw unavailable(`the Docker engine failed: ${dockerMessage(e)}`, e);
-      this.opts.logger.info({ image, runtime }, 'pulling image');
-      try {
-        await this.pull(image);
-        inspect = await docker.getImage(image).inspect();
-      } catch (pullErr) {
-        throw unavailable(`it is not present locally and the pull failed: ${dockerMessage(pullErr)}`, pullErr);
-      }
-      this.opts.logger.info({ image, runtime }, 'image pulled');
-    }
-    const envPath = (inspect.Config?.Env ?? []).find((e) => e.startsWith('PATH='))?.slice(5) || DEFAULT_PATH;
-    const configured = this.opts.interpreterPaths?.[runtime];
-    const interpreter = configured ?? (await this.findInterpreter(image, runtime, envPath).catch((e) => {
-      throw e instanceof FaasError ? e : unavailable(`cannot look inside it: ${dockerMessage(e)}`, e);
-    }));
-    if (!interpreter) throw unavailable(`no ${BINARY[runtime]} in the image's PATH (${envPath}); set the interpreter path explicitly`);
-    this.opts.logger.debug({ image, runtime, interpreter }, 'container image ready');
-    return { interpreter, path: envPath };
-  }
-
-  private pull(image: string): Promise<void> {
-    const docker = this.opts.docker;
-    return new Promise<void>((resolve, reject) => {
-      docker.pull(image, {}, (err: unknown, stream: NodeJS.ReadableStream | undefined) => {
-        if (err || !stream) return reject(err ?? new Error('no pull stream'));
-        docker.modem.followProgress(stream, (doneErr: unknown, output: Array<{ error?: string; errorDetail?: { message?: string } }>) => {
-          if (doneErr) return reject(doneErr);
-          // The engine reports a failed pull inside the stream, with HTTP 200.
-          const failed = (output ?? []).find((o) => o && (o.error || o.errorDetail));
-          if (failed) return reject(new Error(failed.errorDetail?.message ?? failed.error));
-          resolve();
-        });
-      });
-    });
-  }
-
-  /**
-   * The first `<dir>/<binary>` that exists in the image, over the image's PATH. Looked up with
-   * the archive API on a created-but-never-started container (no process runs, ~50 ms, once
-   * per image), because the images have no shell to ask.
-   */
-  private async findInterpreter(image: string, runtime: RuntimeName, envPath: string): Promise<string | null> {
-    const docker = this.opts.docker;
-    const probe = await docker.createContainer({
-      Image: image,
-      Cmd: ['/faasd-interpreter-probe'],
-      Labels: { [LABELS.managed]: 'true', [LABELS.daemon]: this.opts.daemonId, 'faasd.probe': 'interpreter' },
-      HostConfig: { NetworkMode: 'none', AutoRemove: false },
-    });
-    try {
-      for (const dir of envPath.split(':')) {
-        if (!dir.startsWith('/')) continue;
-        const candidate = path.posix.join(dir, BINARY[runtime]);
-        try {
-          const res = (await probe.infoArchive({ path: candidate })) as { resume?: () => void; destroy?: () => void };
-          res.destroy?.();
-          return candidate;
-        } catch (e) {
-          if (statusCode(e) !== 404) throw e;
-        }
-      }
-      return null;
-    } finally {
-      await probe.remove({ force: true }).catch(() => undefined);
-    }
+    await this.images.info(runtime);
   }
 
   /** Driver start: a pre-warmed generic container when one fits, else a full cold start. */
@@ -310,7 +228,7 @@ export class ContainerDriver implements Driver {
   /** Create and start a container and wait for its shim's `ready` (no `init` yet). */
   private async launch(spec: LaunchSpec, signal?: AbortSignal): Promise<ContainerInstance> {
     const image = this.opts.images[spec.runtime];
-    const info = await this.imageInfo(spec.runtime);
+    const info = await this.images.info(spec.runtime);
     // A start slot first (bounded parallel starts; nothing is set up while waiting for one),
     // held until the engine's work settles, even past the start's own timeout.
     const release = await this.starts.acquire();
@@ -338,7 +256,7 @@ export class ContainerDriver implements Driver {
         container = await this.opts.docker.createContainer(this.createOptions(spec, image, info, hostDir));
       } catch (e) {
         if (statusCode(e) === 404) {
-          this.images.delete(image); // removed behind our back: the next prepare() pulls again
+          this.images.forget(spec.runtime); // removed behind our back: the next prepare() pulls again
           throw new FaasError('DEPLOY_FAILED', `image ${image} for ${spec.runtime} functions is not available: ${dockerMessage(e)}`, { details: { image }, cause: e });
         }
         throw new FaasError('INSTANCE_CRASHED', `cannot create a container for "${spec.functionName}": ${dockerMessage(e)}`, { cause: e });
@@ -447,6 +365,7 @@ export class ContainerDriver implements Driver {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.monitor);
     await this.generic.close();
     await Promise.all([...this.live].map((i) => i.stop()));
   }

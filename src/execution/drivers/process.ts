@@ -89,7 +89,7 @@ export class ProcessDriver implements Driver {
     this.generic = new GenericPool(opts.prewarm ?? { python: 0, node: 0 }, (rt) => this.startGeneric(rt), opts.logger, 'process');
   }
 
-  async health(): Promise<DriverHealth> {
+  health(): DriverHealth {
     return { ok: !this.closed, detail: `isolation ${this.opts.level}${this.opts.cgroups ? `, cgroup ${this.opts.cgroups.version}` : ''}, ${this.live.size} instances` };
   }
 
