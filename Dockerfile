@@ -21,13 +21,13 @@ FROM toolchain AS deps
 # no sources here; dockerode's optional native helpers (ssh2, cpu-features) are not needed.
 # better-sqlite3 is then built explicitly (prebuilt binary if reachable, else node-gyp with
 # the toolchain above, against this exact Node ABI).
-RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund \
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm rebuild better-sqlite3 \
  && node -e "new (require('better-sqlite3'))(':memory:').close()"
 
 # ---- builder: compile src/ to dist/ ------------------------------------------------------
 FROM toolchain AS builder
-RUN npm install --ignore-scripts --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
