@@ -65,7 +65,11 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     // The observer reads instance state from the manager at scrape time; the manager feeds it events.
     let observability: Observability | null = null;
     const { manager, watchEngine, runRoot } = await setUpExecution(config, logger, {
-      observer: { invocation: (e) => observability!.invocation(e), functionLogs: (f, r, l) => observability!.functionLogs(f, r, l) },
+      observer: {
+        invocation: (e) => observability!.invocation(e),
+        functionLogs: (f, r, l) => observability!.functionLogs(f, r, l),
+        functionRemoved: (f) => observability!.functionRemoved(f),
+      },
       ...(opts.docker ? { docker: opts.docker } : {}),
       ...(opts.engineRetryMs !== undefined ? { engineRetryMs: opts.engineRetryMs } : {}),
       ...(opts.engineProbeMs !== undefined ? { engineProbeMs: opts.engineProbeMs } : {}),

@@ -172,4 +172,33 @@ describe.skipIf(!isRoot)('observability', () => {
     expect(bad.statusCode).toBe(400);
     expect(bad.json().field).toBe('since');
   });
+
+  it('deleting a function drops its metric series, stats and logs: create-invoke-delete cycles leave /metrics as it was', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'stays', 'def handle(r):\n    return 1');
+    expect((await invoke(d, 'stays', {})).statusCode).toBe(200);
+    const scrape = async () => (await d.app.inject({ method: 'GET', url: '/metrics' })).body;
+    // faasd's own series (the Node.js runtime's come and go with GC kinds and handle types).
+    const seriesLines = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => /^(faasd_|gateway_)/.test(l) && !/^faasd_(nodejs|process)_/.test(l))
+        .map((l) => l.replace(/\s\S+$/, ''));
+    const before = seriesLines(await scrape());
+    for (let i = 0; i < 30; i++) {
+      const name = `churn-${i}`;
+      await deploy(d, name, 'def handle(r):\n    print("line from", r.get_json()["i"])\n    if r.get_json()["i"] % 3 == 0:\n        raise ValueError("boom")\n    return 1');
+      expect([200, 500]).toContain((await invoke(d, name, { i })).statusCode);
+      expect(seriesLines(await scrape()).some((l) => l.includes(`"${name}"`))).toBe(true);
+      expect((await d.app.inject({ method: 'DELETE', url: `/functions/${name}`, headers: DEMO })).statusCode).toBe(204);
+    }
+    const after = seriesLines(await scrape());
+    expect(after.filter((l) => l.includes('churn-'))).toEqual([]);
+    expect(new Set(after)).toEqual(new Set(before));
+    // Re-created under a deleted name: it starts from nothing (no old stats, no old log lines).
+    await deploy(d, 'churn-1', 'def handle(r):\n    return 2');
+    const stats = (await d.app.inject({ method: 'GET', url: '/stats/functions/churn-1', headers: DEMO })).json();
+    expect(stats.invocations.total).toBe(0);
+    expect((await d.app.inject({ method: 'GET', url: '/functions/churn-1/logs', headers: DEMO })).json().lines).toEqual([]);
+  });
 });

@@ -95,7 +95,7 @@ describe('Observability.forget', () => {
     // invocations (3 label sets), cold starts (2), duration + queue wait histograms, OpenFaaS counter and histogram.
     expect(seriesOf(before, 'gone').length).toBeGreaterThan(20);
 
-    obs.forget('gone');
+    obs.functionRemoved('gone');
     obs.invocation(call('kept'));
     const after = await obs.metrics.text();
     expect(seriesOf(after, 'gone')).toEqual([]);
@@ -111,7 +111,7 @@ describe('Observability.forget', () => {
     const obs = new Observability(noInstances);
     obs.invocation(call('again'));
     obs.invocation(call('again'));
-    obs.forget('again');
+    obs.functionRemoved('again');
     obs.invocation(call('again'));
     const text = await obs.metrics.text();
     expect(text).toContain('faasd_invocations_total{function="again",mode="process",code="200"} 1');
@@ -124,7 +124,7 @@ describe('Observability.forget', () => {
     const lines = (await obs.metrics.text()).split('\n').filter((l) => l.includes('function')).length;
     for (let i = 0; i < 2000; i++) {
       obs.invocation(call(`f-${i}`, { coldStart: true, start: 'cold' }));
-      obs.forget(`f-${i}`);
+      obs.functionRemoved(`f-${i}`);
     }
     expect((await obs.metrics.text()).split('\n').filter((l) => l.includes('function')).length).toBe(lines);
   });

@@ -20,4 +20,6 @@ export interface InvocationEvent {
 export interface ExecutionObserver {
   invocation(e: InvocationEvent): void;
   functionLogs(fn: string, requestId: string, lines: readonly string[]): void;
+  /** A deleted function: drop its metric series, stats and log ring. */
+  functionRemoved(fn: string): void;
 }

@@ -27,7 +27,7 @@ export class Observability implements ExecutionObserver {
     this.metrics.rateLimitedBy(key);
   }
 
-  forget(fn: string): void {
+  functionRemoved(fn: string): void {
     this.stats.forget(fn);
     this.logs.forget(fn);
     this.metrics.forget(fn);
