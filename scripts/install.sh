@@ -16,11 +16,33 @@ command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v make >/dev/null 2>&1 || need_pkgs+=(make)               # better-sqlite3 builds from source
 command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
 if ((${#need_pkgs[@]})); then
-  echo "install.sh: installing Debian packages: ${need_pkgs[*]}"
+  echo "install.sh: installing Debian packages: ${need_pkgs[*]} (apt-get update + install, about a minute)"
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+else
+  echo "install.sh: Debian packages already present (bubblewrap, util-linux, python3, make, g++)"
 fi
+
+# A line every 30 s while a long silent step runs, so a compile is not taken for a hang.
+heartbeat_pid=""
+heartbeat_start() {
+  local what="$1" started=$SECONDS
+  # the sleep is killed with the loop: a leftover one would hold a pipe on our stdout open
+  ( trap 'kill $! 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep 30 & wait $!
+      echo "install.sh: ... $what still running ($((SECONDS - started)) s)"
+    done ) &
+  heartbeat_pid=$!
+}
+heartbeat_stop() {
+  [[ -n "$heartbeat_pid" ]] || return 0
+  kill "$heartbeat_pid" 2>/dev/null || true
+  wait "$heartbeat_pid" 2>/dev/null || true
+  heartbeat_pid=""
+}
+trap heartbeat_stop EXIT
 
 # npm ci: exactly the lockfile, node_modules recreated. Its `prepare` script (npm run build)
 # compiles src/ to dist/; better-sqlite3's install script builds the native addon.
@@ -36,12 +58,19 @@ if modules_current; then
   echo "install.sh: node_modules matches package-lock.json, npm ci skipped; npm run build"
   npm run --silent build
 else
-  echo "install.sh: npm ci (builds better-sqlite3 and compiles src/ to dist/)"
+  echo "install.sh: npm ci: installing packages and compiling better-sqlite3 from source," \
+    "then src/ to dist/ (1-3 minutes on 2 cores; npm itself says little until the end)"
+  npm_started=$SECONDS
+  heartbeat_start "npm ci"
   npm ci --no-audit --no-fund
+  heartbeat_stop
+  echo "install.sh: npm ci done in $((SECONDS - npm_started)) s"
 fi
 
 if ((with_test)); then
+  echo "install.sh: --test: making sure a Docker engine runs (installs docker.io and starts dockerd if needed)"
   bash scripts/ensure-docker.sh
+  echo "install.sh: --test: local runtime images faasd-runtime/python and faasd-runtime/node (built from host files if missing)"
   bash scripts/build-runtime-images.sh
 fi
-echo "install.sh: done"
+echo "install.sh: done in $SECONDS s"
