@@ -23,9 +23,10 @@ describe('faasd CLI', () => {
       expect(text).toContain(key);
     }
     const printed = r.stdout.match(/fsk_[a-z]{3}_[A-Za-z0-9_-]+/g) ?? [];
-    expect(printed).toHaveLength(3);
+    expect(printed).toHaveLength(4); // app, deployer, ops, prometheus (metrics scope)
     expect(text).toContain(printed[0]);
     expect(text).not.toContain(printed[2]); // the admin key is stored only as its SHA-256
+    expect(text).not.toContain(printed[3]); // so is the scrape-only key
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
   });
 
