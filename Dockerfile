@@ -35,9 +35,10 @@ RUN npm run build
 # ---- runtime -----------------------------------------------------------------------------
 FROM ${NODE_SLIM_IMAGE}
 # bubblewrap + util-linux (unshare, setpriv): strict/standard process isolation;
-# python3: the Python runtime for process-mode functions (Node is the image's own).
+# python3: the Python runtime for process-mode functions (Node is the image's own);
+# python3-pip: installs Python functions' `dependencies` at deploy (`python3 -m pip`).
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends bubblewrap python3 util-linux ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends bubblewrap python3 python3-pip util-linux ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 # A user for container-mode-only deployments (see USER below). Registry and run directories

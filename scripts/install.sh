@@ -13,6 +13,8 @@ command -v bwrap >/dev/null 2>&1 || need_pkgs+=(bubblewrap)      # strict proces
 command -v unshare >/dev/null 2>&1 || need_pkgs+=(util-linux)
 command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
 [[ -x /usr/bin/python3 ]] || need_pkgs+=(python3)                  # the Python runtime
+# pip installs Python functions' `dependencies` at deploy (python3 -m pip, as the daemon runs it)
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 command -v make >/dev/null 2>&1 || need_pkgs+=(make)               # better-sqlite3 builds from source
 command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
 if ((${#need_pkgs[@]})); then
@@ -21,7 +23,7 @@ if ((${#need_pkgs[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 else
-  echo "install.sh: Debian packages already present (bubblewrap, util-linux, python3, make, g++)"
+  echo "install.sh: Debian packages already present (bubblewrap, util-linux, python3, python3-pip, make, g++)"
 fi
 
 # A line every 30 s while a long silent step runs, so a compile is not taken for a hang.

@@ -59,12 +59,38 @@ describe('faasd CLI', () => {
     const file = writeConfig(dir);
     const r = faasd(['--check-system', '-c', file]);
     const lines = r.stdout.trim().split('\n');
-    for (const name of ['kernel', 'privileges', 'namespaces', 'cgroups', 'docker', 'runtime python', 'runtime node', 'function storage', 'registry path', 'sqlite']) {
+    for (const name of ['kernel', 'privileges', 'namespaces', 'cgroups', 'docker', 'runtime python', 'runtime node', 'pip', 'function storage', 'registry path', 'sqlite']) {
       expect(lines.some((l) => /^\[(ok|warn|fail)\s*\]/.test(l) && l.includes(name))).toBe(true);
     }
     expect(lines.find((l) => l.includes('runtime python'))).toMatch(/\/usr\/bin\/python3/);
     const failed = lines.filter((l) => l.startsWith('[fail'));
     expect(r.status).toBe(failed.length ? 1 : 0);
+  });
+
+  it('--check-system reports the pip that installs Python dependencies, with its version', () => {
+    // scripts/install.sh installs python3-pip: on a host it set up, pip is there.
+    const dir = tempDir();
+    const r = faasd(['--check-system', '-c', writeConfig(dir)]);
+    const pip = r.stdout.split('\n').find((l) => / pip /.test(l));
+    expect(pip).toMatch(/^\[ok\s*\] pip\s+pip \d+\.\d+(\.\d+)? \(\/usr\/bin\/python3[.\d]* -m pip\)$/);
+  });
+
+  it('--check-system warns that Python dependencies cannot be installed when the interpreter has no pip', () => {
+    const dir = tempDir();
+    // The same Python without site-packages (-S): `python -m pip` finds no module, as on a
+    // Debian host without python3-pip.
+    const python = path.join(dir, 'python-without-pip');
+    fs.writeFileSync(python, '#!/bin/sh\nexec /usr/bin/python3 -S "$@"\n', { mode: 0o755 });
+    const r = faasd(['--check-system', '-c', writeConfig(dir, { system: { interpreters: { python, node: '' } } })]);
+    expect(r.stdout).toMatch(/\[ok\s*\] runtime python/);
+    const pip = r.stdout.split('\n').find((l) => / pip /.test(l));
+    expect(pip).toMatch(/^\[warn\] pip /);
+    expect(pip).toContain(`${python} -m pip does not work (`);
+    expect(pip).toContain('No module named pip');
+    expect(pip).toContain('Python functions with dependencies cannot be deployed');
+    expect(pip).toContain(`-> install pip for ${python}, or use Debian's /usr/bin/python3 with apt-get install python3-pip`);
+    // a missing pip alone never makes the check fail
+    expect(r.stdout).not.toMatch(/\[fail\s*\] pip/);
   });
 
   it('--check-system fails when the default mode needs something missing', () => {

@@ -39,6 +39,34 @@ function writableDir(dir: string): string | null {
   }
 }
 
+/**
+ * pip, run the way the deploy-time installer runs it: the resolved Python interpreter (what
+ * setup.ts hands LocalDependencyInstaller) with `-m pip`, pip's version check and prompts off.
+ * Only functions with Python `dependencies` need it, so a missing pip is a warning.
+ */
+export function probePip(configuredPython: string | undefined): CheckResult {
+  let python: string;
+  try {
+    python = resolveInterpreter('python', configuredPython).path;
+  } catch (e) {
+    return { name: 'pip', status: 'warn', detail: `not checked: ${(e as Error).message}`, hint: 'fix the Python interpreter first (see runtime python)' };
+  }
+  const r = spawnSync(python, ['-m', 'pip', '--version'], {
+    encoding: 'utf8',
+    timeout: 15_000,
+    env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1', PIP_NO_INPUT: '1' },
+  });
+  const version = r.status === 0 ? /^pip (\S+)/.exec(r.stdout.trim()) : null;
+  if (version) return { name: 'pip', status: 'ok', detail: `pip ${version[1]} (${python} -m pip)` };
+  const why = (r.error?.message || r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').pop();
+  return {
+    name: 'pip',
+    status: 'warn',
+    detail: `${python} -m pip does not work (${why}): Python functions with dependencies cannot be deployed`,
+    hint: python.startsWith('/usr/bin/') ? 'apt-get install python3-pip' : `install pip for ${python}, or use Debian's /usr/bin/python3 with apt-get install python3-pip`,
+  };
+}
+
 /** Severity of a failed probe: fail when the configured default mode needs it, else warn. */
 function needed(required: boolean): CheckStatus {
   return required ? 'fail' : 'warn';
@@ -108,6 +136,7 @@ export function systemProbes(config: LoadedConfig): Probe[] {
         };
       }
     }),
+    () => probePip(sys.interpreters.python || undefined),
     () => {
       const err = writableDir(sys.function_storage_path);
       return err
