@@ -18,6 +18,9 @@ export type ErrorCode =
   | 'INSTANCE_CRASHED'
   | 'OUT_OF_MEMORY'
   | 'OVERLOADED'
+  | 'QUEUE_FULL'
+  | 'NO_CAPACITY'
+  | 'CLIENT_CLOSED'
   | 'DRAINING'
   | 'INSTANCE_TIMEOUT'
   | 'NOT_IMPLEMENTED'
@@ -48,6 +51,10 @@ export const ERROR_INFO: Readonly<Record<ErrorCode, ErrorInfo>> = Object.freeze(
   INSTANCE_CRASHED: { status: 502, name: 'InstanceCrashed' },
   OUT_OF_MEMORY: { status: 502, name: 'OutOfMemory' },
   OVERLOADED: { status: 503, name: 'Overloaded' },
+  QUEUE_FULL: { status: 503, name: 'QueueFull' },
+  NO_CAPACITY: { status: 503, name: 'NoCapacity' },
+  // nginx's 499: the client closed the connection before an answer; nobody reads this one.
+  CLIENT_CLOSED: { status: 499, name: 'ClientClosedRequest' },
   DRAINING: { status: 503, name: 'Draining' },
   INSTANCE_TIMEOUT: { status: 504, name: 'Timeout' },
   NOT_IMPLEMENTED: { status: 501, name: 'NotImplemented' },

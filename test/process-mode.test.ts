@@ -1,5 +1,7 @@
 // Process mode end to end: real daemon, real shims in strict sandboxes and cgroups.
-import { describe, expect, it } from 'vitest';
+import http from 'node:http';
+import pino from 'pino';
+import { describe, expect, it, vi } from 'vitest';
 import { ADMIN, DEMO, startTestDaemon } from './helpers/daemon.js';
 import { deploy, invoke, isRoot, waitFor } from './helpers/functions.js';
 
@@ -181,14 +183,68 @@ describe.skipIf(!isRoot)('process mode: limits and queueing', () => {
     expect((await first).statusCode).toBe(200);
   });
 
-  it('max_concurrent_functions caps instances across all functions', async () => {
-    const d = await startTestDaemon({ config: { system: { max_concurrent_functions: 1, cold_start_timeout: 0.5 } } });
-    await deploy(d, 'one', 'def handle(r):\n    return 1');
+  it('max_concurrent_functions caps instances across all functions: an idle one makes room, busy ones mean 503 NoCapacity at once, logged once', async () => {
+    const lines: { msg: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    // The default cold_start_timeout (30 s): a refused call must not wait for it.
+    const d = await startTestDaemon({ config: { system: { max_concurrent_functions: 1 } }, start: { logger } });
+    await deploy(d, 'one', 'import time\ndef handle(r):\n    time.sleep(r.get_json().get("sleep", 0))\n    return 1');
     await deploy(d, 'two', 'def handle(r):\n    return 2');
     expect((await invoke(d, 'one', {})).statusCode).toBe(200);
-    const res = await invoke(d, 'two', {});
-    expect(res.statusCode).toBe(503);
-    expect(d.manager.listInstances()).toHaveLength(1);
+    // one's instance is idle: it is stopped to make room for two.
+    const two = await invoke(d, 'two', {});
+    expect(two.statusCode, two.body).toBe(200);
+    expect(d.manager.listInstances().filter((i) => i.state !== 'stopping').map((i) => i.function)).toEqual(['two']);
+    // one takes the only slot back (two is idle) and stays busy; two has no instance left.
+    const order: string[] = [];
+    const busy = invoke(d, 'one', { sleep: 2 }).then((r) => (order.push('one'), r));
+    await vi.waitFor(() => expect(d.manager.instancesOf('one').some((i) => i.state === 'busy')).toBe(true), { timeout: 10_000 });
+    for (let i = 0; i < 3; i++) {
+      const refused = await invoke(d, 'two', {});
+      order.push('refused');
+      expect(refused.statusCode).toBe(503);
+      expect(refused.json()).toMatchObject({ error: 'NoCapacity', limit: 'max_concurrent_functions', max_concurrent_functions: 1 });
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    }
+    expect((await busy).statusCode).toBe(200);
+    expect(order).toEqual(['refused', 'refused', 'refused', 'one']);
+    expect(lines.filter((l) => l.msg.startsWith('max_concurrent_functions reached'))).toHaveLength(1);
+  });
+
+  it('a full queue is 503 QueueFull naming the limit, distinct from the wait timeout', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'narrow', 'import time\ndef handle(r):\n    time.sleep(r.get_json().get("sleep", 0))\n    return 1', { config: { max_instances: 1 } });
+    const first = invoke(d, 'narrow', { sleep: 1.5 });
+    await vi.waitFor(() => expect(d.manager.instancesOf('narrow').some((i) => i.state === 'busy')).toBe(true), { timeout: 10_000 });
+    // The queue holds 64 calls per allowed instance; the rest are refused at once.
+    const results = await Promise.all(Array.from({ length: 70 }, () => invoke(d, 'narrow', {})));
+    const refused = results.filter((r) => r.statusCode === 503);
+    expect(refused).toHaveLength(6);
+    for (const r of refused) expect(r.json()).toMatchObject({ error: 'QueueFull', limit: 'queue', queue_limit: 64 });
+    expect(results.filter((r) => r.statusCode === 200)).toHaveLength(64);
+    expect((await first).statusCode).toBe(200);
+  });
+
+  it('a client that disconnects while its call is queued takes the call out of the queue: it never runs', async () => {
+    const d = await startTestDaemon({ listen: true });
+    await deploy(d, 'once', 'import time\ndef handle(r):\n    print("ran", r.get_json()["who"])\n    time.sleep(r.get_json().get("sleep", 0))\n    return 1', { config: { max_instances: 1 } });
+    const url = new URL(d.url);
+    const running = fetch(`${d.url}/invoke/once`, { method: 'POST', headers: { ...DEMO, 'content-type': 'application/json' }, body: JSON.stringify({ who: 'first', sleep: 1.5 }) });
+    await vi.waitFor(() => expect(d.manager.instancesOf('once').some((i) => i.state === 'busy')).toBe(true), { timeout: 10_000 });
+    const body = JSON.stringify({ who: 'gone' });
+    const queued = http.request({ host: url.hostname, port: url.port, method: 'POST', path: '/invoke/once', headers: { ...DEMO, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+    queued.on('error', () => undefined);
+    queued.end(body);
+    await vi.waitFor(() => expect(d.manager.queueDepths().find((q) => q.function === 'once')?.depth).toBe(1), { timeout: 5000 });
+    queued.destroy();
+    // Out of the queue at once, while the first call is still running.
+    await vi.waitFor(() => expect(d.manager.queueDepths().find((q) => q.function === 'once')?.depth).toBe(0), { timeout: 5000 });
+    expect(d.manager.instancesOf('once').some((i) => i.state === 'busy')).toBe(true);
+    expect((await running).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 500));
+    const logs = (await d.app.inject({ method: 'GET', url: '/functions/once/logs', headers: DEMO })).json().lines.map((l: { line: string }) => l.line);
+    expect(logs).toEqual(['ran first']);
+    expect(d.manager.listInstances().find((i) => i.function === 'once')?.invocations).toBe(1);
   });
 
   it('max_concurrency bounds in-flight calls of a function; the rest queue and are all answered', async () => {

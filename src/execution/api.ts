@@ -16,7 +16,7 @@ export interface ExecutionApi {
   /** Never waits: drivers keep their state current in the background. */
   health(): Record<string, DriverHealth>;
   instanceCounts(functionName: string): InstanceCounts;
-  invoke?(functionName: string, req: Omit<InvokeRequest, 'timeoutMs'>): Promise<InvokeOutcome>;
+  invoke?(functionName: string, req: Omit<InvokeRequest, 'timeoutMs'>, signal?: AbortSignal): Promise<InvokeOutcome>;
   listInstances?(): InstanceInfo[];
   stopInstance?(id: string): Promise<void>;
   instanceStates?(): { function: string; mode: string; state: string }[];

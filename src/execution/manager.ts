@@ -57,7 +57,7 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
 
   constructor(private readonly opts: ManagerOptions) {
     const sys = opts.config.system;
-    this.capacity = new CapacityGate(sys.max_concurrent_functions);
+    this.capacity = new CapacityGate(sys.max_concurrent_functions, opts.logger, (except) => this.evictIdle(except));
     this.ttlMs = sys.warm_instance_ttl * 1000;
     // One sweep for every pool instead of a timer per idle instance (keeps timers off the hot path).
     const every = Math.max(250, Math.min(this.ttlMs / 4, 30_000));
@@ -82,16 +82,16 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
     return this.pools.get(name)?.pool.counts() ?? { total: 0, starting: 0, idle: 0, busy: 0, stopping: 0 };
   }
 
-  /** Hot path: one map lookup, no registry query. */
-  invoke(name: string, req: Omit<InvokeRequest, 'timeoutMs'>): Promise<InvokeOutcome> {
+  /** Hot path: one map lookup, no registry query. `signal`: the client went away (see FunctionPool.invoke). */
+  invoke(name: string, req: Omit<InvokeRequest, 'timeoutMs'>, signal?: AbortSignal): Promise<InvokeOutcome> {
     const entry = this.pools.get(name);
     if (!entry) return Promise.reject(new FaasError('FUNCTION_NOT_FOUND', `function "${name}" does not exist`, { details: { function: name } }));
     if (this.draining) return Promise.reject(new FaasError('DRAINING', 'faasd is shutting down; retry against another instance', { retryAfter: 5 }));
     const observer = this.opts.observer;
-    if (!observer) return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs });
+    if (!observer) return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs }, signal);
     const t0 = performance.now();
     const mode = entry.mode;
-    return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs }).then(
+    return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs }, signal).then(
       (out) => {
         if (this.pools.get(name) !== entry) return out; // deleted (or re-created) meanwhile
         observer.invocation({ function: name, mode, status: out.result.status, durationMs: performance.now() - t0, coldStart: out.coldStart, start: out.start, waitMs: out.waitMs });
@@ -99,8 +99,9 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
         return out;
       },
       (err: unknown) => {
-        if (this.pools.get(name) !== entry) throw err;
         const fe = err instanceof FaasError ? err : null;
+        // Deleted meanwhile, or never run (its client left while it was queued): not an invocation.
+        if (this.pools.get(name) !== entry || fe?.code === 'CLIENT_CLOSED') throw err;
         observer.invocation({
           function: name,
           mode,
@@ -274,6 +275,22 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
     await Promise.all([...this.pools.values()].map((e) => e.pool.destroy()));
     this.pools.clear();
     await Promise.all(Object.values(this.opts.drivers).map((d) => d?.close()));
+  }
+
+  /**
+   * max_concurrent_functions is full and `except` has no instance at all: stop the least
+   * recently used idle instance (above its pool's min_instances) of another function.
+   */
+  private evictIdle(except: FunctionPool): boolean {
+    let best: { pool: FunctionPool; inst: PoolInstance } | null = null;
+    for (const e of this.pools.values()) {
+      if (e.pool === except) continue;
+      const inst = e.pool.surplusIdle();
+      if (inst && (!best || inst.lastUsedAt < best.inst.lastUsedAt)) best = { pool: e.pool, inst };
+    }
+    if (!best) return false;
+    best.pool.evict(best.inst);
+    return true;
   }
 
   private poolFunction(rec: FunctionRecord, codeDir: string): PoolFunction {

@@ -19,17 +19,66 @@ export interface PoolFunction {
   maxInstances: number;
 }
 
-/** Shared across pools: max_concurrent_functions. */
+/**
+ * max_concurrent_functions, shared by every pool. A pool that finds it full either waits for
+ * a slot (it has instances of its own that will serve its queue, or an idle instance of
+ * another function was stopped to make room: `evictIdle`) or answers NO_CAPACITY at once.
+ * Reaching the limit is logged once per streak, not once per refused start.
+ */
 export class CapacityGate {
   used = 0;
-  constructor(readonly max: number) {}
+  private full = false;
+  private readonly waiting = new Set<() => void>();
+
+  constructor(
+    readonly max: number,
+    private readonly logger?: Logger,
+    /** Stops the least recently used idle instance that no pool needs (not `except`'s); false if none. */
+    private readonly evictIdle: (except: FunctionPool) => boolean = () => false,
+  ) {}
+
   tryTake(): boolean {
     if (this.used >= this.max) return false;
     this.used += 1;
     return true;
   }
+
+  /** A call had to wait for, or was refused, a slot that no idle instance could free: warn once per streak. */
+  reportFull(fn: string, refused: boolean): void {
+    if (this.full) return;
+    this.full = true;
+    this.logger?.warn(
+      { max_concurrent_functions: this.max, function: fn },
+      `max_concurrent_functions reached: every instance is busy; ${refused ? 'calls that need a new instance get 503 NoCapacity' : 'calls wait for a free slot'} until one frees`,
+    );
+  }
+
   give(): void {
     this.used = Math.max(0, this.used - 1);
+    if (this.full && this.used < this.max) {
+      this.full = false;
+      this.logger?.info({ max_concurrent_functions: this.max }, 'instance capacity available again');
+    }
+    // Wake the pools waiting for a slot, oldest first, while slots last.
+    for (const wake of this.waiting) {
+      if (this.used >= this.max) break;
+      this.waiting.delete(wake);
+      wake();
+    }
+  }
+
+  /** Call `wake` once when a slot frees (a pool with work waiting for capacity). */
+  whenFree(wake: () => void): void {
+    this.waiting.add(wake);
+  }
+
+  cancelWait(wake: () => void): void {
+    this.waiting.delete(wake);
+  }
+
+  /** Make room for `pool` by stopping an idle instance elsewhere; its exit frees the slot. */
+  makeRoom(pool: FunctionPool): boolean {
+    return this.evictIdle(pool);
   }
 }
 
@@ -76,6 +125,8 @@ interface Waiter {
   reject(err: Error): void;
   enqueuedAt: number;
   timer: NodeJS.Timeout;
+  /** Detaches the caller's abort listener (called however the wait ends). */
+  detach?: () => void;
 }
 
 export class FunctionPool {
@@ -85,6 +136,8 @@ export class FunctionPool {
   private idle: PoolInstance[] = [];
   private readonly waiters: Waiter[] = [];
   private starting = 0;
+  /** Idle instances of other functions being stopped to free a slot for us (makeRoom). */
+  private roomRequested = false;
   private closed = false;
 
   constructor(fn: PoolFunction, private readonly opts: PoolOptions) {
@@ -135,10 +188,15 @@ export class FunctionPool {
     this.startForWaiters();
   }
 
-  async invoke(req: InvokeRequest): Promise<InvokeOutcome> {
+  /**
+   * One call. `signal` is the caller's (client disconnect): aborting it while the call waits
+   * for an instance removes it from the queue at once (CLIENT_CLOSED); a call already running
+   * is left to finish, since killing the instance would cost more than the answer.
+   */
+  async invoke(req: InvokeRequest, signal?: AbortSignal): Promise<InvokeOutcome> {
     if (this.closed) throw new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`);
     const t0 = performance.now();
-    const inst = this.idle.shift() ?? (await this.waitForInstance());
+    const inst = this.idle.shift() ?? (await this.waitForInstance(signal));
     const waitMs = performance.now() - t0;
     const coldStart = inst.onDemand && inst.invocations === 0;
     const start: ServedBy = coldStart ? (inst.running?.startKind ?? 'cold') : 'warm';
@@ -185,10 +243,8 @@ export class FunctionPool {
   /** Delete: refuse waiters, stop idle instances now, busy ones when their call ends. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`));
-    }
+    this.opts.capacity.cancelWait(this.onCapacity);
+    this.rejectWaiters(this.waiters.length, new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`));
     const idle = this.idle;
     this.idle = [];
     await Promise.all(idle.map((i) => this.retire(i)));
@@ -212,9 +268,16 @@ export class FunctionPool {
     return n;
   }
 
-  private waitForInstance(): Promise<PoolInstance> {
+  private waitForInstance(signal?: AbortSignal): Promise<PoolInstance> {
+    if (signal?.aborted) return Promise.reject(clientClosed(this.fn.name));
     if (this.waiters.length >= this.opts.queueLimit) {
-      throw new FaasError('OVERLOADED', `function "${this.fn.name}" has ${this.waiters.length} requests queued already; retry later`, { retryAfter: 1 });
+      const limit = this.opts.queueLimit;
+      return Promise.reject(
+        new FaasError('QUEUE_FULL', `function "${this.fn.name}" has ${limit} requests queued already, its queue's limit; retry later`, {
+          retryAfter: 1,
+          details: { limit: 'queue', queue_limit: limit },
+        }),
+      );
     }
     return new Promise<PoolInstance>((resolve, reject) => {
       const waiter: Waiter = {
@@ -222,31 +285,104 @@ export class FunctionPool {
         reject,
         enqueuedAt: Date.now(),
         timer: setTimeout(() => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
+          this.dropWaiter(waiter);
+          const max = this.fn.maxInstances;
           reject(
-            new FaasError('OVERLOADED', `no instance of "${this.fn.name}" became free within ${this.opts.coldStartTimeoutMs / 1000}s (max_instances ${this.fn.maxInstances})`, {
+            new FaasError('OVERLOADED', `no instance of "${this.fn.name}" became free within ${this.opts.coldStartTimeoutMs / 1000}s (cold_start_timeout); it runs at most ${max} at once (max_instances / max_concurrency)`, {
               retryAfter: 1,
+              details: { limit: 'max_instances', max_instances: max, waited_seconds: this.opts.coldStartTimeoutMs / 1000 },
             }),
           );
         }, this.opts.coldStartTimeoutMs),
       };
+      if (signal) {
+        const onAbort = () => {
+          this.dropWaiter(waiter);
+          reject(clientClosed(this.fn.name));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        waiter.detach = () => signal.removeEventListener('abort', onAbort);
+      }
       this.waiters.push(waiter);
       this.startForWaiters();
     });
   }
 
+  /** Takes a waiter out of the queue (timeout, abort) and detaches it. */
+  private dropWaiter(w: Waiter): void {
+    const i = this.waiters.indexOf(w);
+    if (i >= 0) this.waiters.splice(i, 1);
+    clearTimeout(w.timer);
+    w.detach?.();
+  }
+
+  /** The oldest waiter, taken out of the queue and detached. */
+  private nextWaiter(): Waiter | undefined {
+    const w = this.waiters.shift();
+    if (w) {
+      clearTimeout(w.timer);
+      w.detach?.();
+    }
+    return w;
+  }
+
+  private rejectWaiters(n: number, err: Error): void {
+    for (let i = 0; i < n; i++) this.nextWaiter()?.reject(err);
+  }
+
+  /** A slot of max_concurrent_functions came free (CapacityGate.whenFree). */
+  private readonly onCapacity = (): void => {
+    this.roomRequested = false;
+    this.ensureMinimum();
+    this.startForWaiters();
+  };
+
   /** Start as many instances as waiters need beyond those already starting, within the caps. */
   private startForWaiters(): void {
     while (!this.closed && this.waiters.length > this.starting) {
       if (this.liveCurrent() >= this.fn.maxInstances) return;
-      if (!this.startInstance(true)) return;
+      if (this.startInstance(true)) continue;
+      // max_concurrent_functions is full. Instances of our own will serve the queue as they
+      // free; without any, an idle instance of another function is stopped to make room (one
+      // at a time: once ours runs, the queue waits for it or for the next free slot).
+      if (this.roomRequested) return;
+      if (this.liveCurrent() === 0 && this.opts.capacity.makeRoom(this)) {
+        this.roomRequested = true;
+        this.opts.capacity.whenFree(this.onCapacity);
+        return;
+      }
+      if (this.liveCurrent() > 0) {
+        this.opts.capacity.reportFull(this.fn.name, false);
+        this.opts.capacity.whenFree(this.onCapacity);
+        return;
+      }
+      this.opts.capacity.reportFull(this.fn.name, true);
+      const max = this.opts.capacity.max;
+      this.rejectWaiters(
+        this.waiters.length - this.starting,
+        new FaasError('NO_CAPACITY', `no instance of "${this.fn.name}" can start: all ${max} instances faasd may run (max_concurrent_functions) are busy; retry later`, {
+          retryAfter: 1,
+          details: { limit: 'max_concurrent_functions', max_concurrent_functions: max },
+        }),
+      );
+      return;
     }
+  }
+
+  /** The idle instance to stop if another function needs the slot: above min_instances, least recently used. */
+  surplusIdle(): PoolInstance | null {
+    return this.liveCurrent() > this.fn.minInstances ? (this.idle[0] ?? null) : null;
+  }
+
+  /** Stop an idle instance now (to free its slot for another function). */
+  evict(inst: PoolInstance): void {
+    this.opts.logger.debug({ function: this.fn.name, instance: inst.id }, 'idle instance stopped to make room for another function');
+    void this.retire(inst);
   }
 
   private startInstance(onDemand: boolean): boolean {
     if (!this.opts.capacity.tryTake()) {
-      this.opts.logger.warn({ function: this.fn.name, max: this.opts.capacity.max }, 'max_concurrent_functions reached: not starting another instance');
+      if (!onDemand) this.opts.capacity.whenFree(this.onCapacity); // min_instances, once a slot frees
       return false;
     }
     const fn = this.fn;
@@ -274,17 +410,8 @@ export class FunctionPool {
         this.opts.logger.warn({ function: fn.name, instance: id, err: err.message }, 'instance failed to start');
         // The request this start was for gets the error. If nothing else could serve the
         // rest, they get it too: retrying a start that just failed would only loop.
-        const first = this.waiters.shift();
-        if (first) {
-          clearTimeout(first.timer);
-          first.reject(err);
-        }
-        if (this.starting === 0 && this.liveCurrent() === 0) {
-          for (const w of this.waiters.splice(0)) {
-            clearTimeout(w.timer);
-            w.reject(err);
-          }
-        }
+        this.nextWaiter()?.reject(err);
+        if (this.starting === 0 && this.liveCurrent() === 0) this.rejectWaiters(this.waiters.length, err);
       },
     );
     return true;
@@ -298,9 +425,8 @@ export class FunctionPool {
       void this.retire(inst);
       return;
     }
-    const waiter = this.waiters.shift();
+    const waiter = this.nextWaiter();
     if (waiter) {
-      clearTimeout(waiter.timer);
       inst.state = 'busy';
       waiter.resolve(inst);
       return;
@@ -396,4 +522,8 @@ export function exitError(name: string, exit: ExitInfo): FaasError {
   }
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
   return new FaasError('INSTANCE_CRASHED', `the instance running "${name}" ${how} during the call`, { details });
+}
+
+function clientClosed(name: string): FaasError {
+  return new FaasError('CLIENT_CLOSED', `the client went away while its call to "${name}" waited for an instance; it was not run`);
 }

@@ -21,7 +21,7 @@ export interface TestDaemonOptions {
   listen?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Passed to startDaemon (an engine client at another address, a fast engine re-probe). */
-  start?: Pick<StartOptions, 'docker' | 'engineRetryMs' | 'engineProbeMs'>;
+  start?: Pick<StartOptions, 'docker' | 'engineRetryMs' | 'engineProbeMs' | 'logger'>;
 }
 
 export function writeConfig(dir: string, extra: Record<string, unknown> = {}): string {

@@ -26,6 +26,11 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
       headers[k] = Array.isArray(v) ? v.join(', ') : v;
     }
     const qIndex = req.url.indexOf('?');
+    // A client that goes away takes its call out of the queue (a running call finishes).
+    const gone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) gone.abort();
+    });
     let outcome;
     try {
       outcome = await exec.invoke(params.name, {
@@ -35,7 +40,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
         query: (req.query ?? {}) as Record<string, string | string[]>,
         headers,
         body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
-      });
+      }, gone.signal);
     } catch (e) {
       const ms = performance.now() - t0;
       reply.header('x-faas-duration-ms', ms.toFixed(2));
