@@ -9,6 +9,7 @@ import type { FunctionLifecycle } from '../registry/function-service.js';
 import { cpuCores, entryFile, memoryBytes, type FunctionRecord } from '../registry/function-model.js';
 import type { ExecutionApi, InstanceCounts } from './api.js';
 import type { DependencyInstaller } from './dependencies.js';
+import type { CodeChecker } from './sandbox/code-check.js';
 import type { Driver, DriverHealth, ExecutionMode, ExitInfo, InstanceUsage } from './driver.js';
 import { CapacityGate, FunctionPool, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool.js';
 import type { InvokeRequest } from './shim-channel.js';
@@ -35,6 +36,8 @@ export interface ManagerOptions {
   /** Why a mode has no driver (shown in /health and deploy errors). */
   unavailable?: Partial<Record<ExecutionMode, string>>;
   installer?: DependencyInstaller;
+  /** Deploy-time syntax and handler check (absent: deploys are not checked). */
+  checker?: CodeChecker;
   logger: Logger;
   onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void;
   observer?: ExecutionObserver;
@@ -182,6 +185,10 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
   }
 
   // --- FunctionLifecycle (registry side) ---
+
+  async checkCode(rec: FunctionRecord, dir: string): Promise<void> {
+    await this.opts.checker?.check(rec.runtime, dir, entryFile(rec.runtime), rec.handler);
+  }
 
   async prepareCode(rec: FunctionRecord, dir: string): Promise<void> {
     if (rec.config.dependencies.length > 0) {

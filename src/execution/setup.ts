@@ -18,6 +18,7 @@ import { probeDocker } from '../system/docker-probe.js';
 import { ExecutionManager } from './manager.js';
 import { prepareRunDir, removeRunDir, runBase } from './run-dir.js';
 import { CgroupManager } from './sandbox/cgroups.js';
+import { CodeChecker } from './sandbox/code-check.js';
 import { checkSandboxTools, resolveInterpreter } from './sandbox/launcher.js';
 
 export const RUNTIMES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'runtimes');
@@ -87,6 +88,8 @@ async function setUpInRunDir(
   const sys = config.system;
   const drivers: Partial<Record<ExecutionMode, Driver>> = {};
   const unavailable: Partial<Record<ExecutionMode, string>> = {};
+  /** Deploy-time code check, in process mode's sandbox (none when process mode cannot run). */
+  let checker: CodeChecker | undefined;
 
   try {
     const level = sys.process_isolation_level;
@@ -113,6 +116,16 @@ async function setUpInRunDir(
       startTimeoutMs: sys.cold_start_timeout * 1000,
       logger,
       prewarm: config.prewarm.process,
+    });
+    const checkRoot = path.join(runRoot, 'checks');
+    fs.mkdirSync(checkRoot, { mode: 0o711 });
+    checker = new CodeChecker({
+      level,
+      cgroups,
+      interpreters: { python: interpreters.python?.path ?? '/usr/bin/python3', node: interpreters.node?.path ?? '/usr/bin/node' },
+      runtimesDir: RUNTIMES_DIR,
+      runRoot: checkRoot,
+      logger,
     });
     logger.info({ isolation: level, cgroup: cgroups?.version ?? 'none', run_dir: runRoot }, 'process mode ready');
   } catch (e) {
@@ -167,6 +180,7 @@ async function setUpInRunDir(
     drivers,
     unavailable,
     installer: new LocalDependencyInstaller({ pythonPath: interpreters.python?.path ?? '/usr/bin/python3' }),
+    ...(checker ? { checker } : {}),
     logger,
     ...(hooks.onInstanceGone ? { onInstanceGone: hooks.onInstanceGone } : {}),
     ...(hooks.observer ? { observer: hooks.observer } : {}),

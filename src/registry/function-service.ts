@@ -20,6 +20,8 @@ import type { RegistryStore } from './store.js';
 
 /** What the execution side wants to hear about. All optional so the registry runs alone. */
 export interface FunctionLifecycle {
+  /** A new version's code loads (syntax, handler), checked in its temp dir. Throw DEPLOY_FAILED. */
+  checkCode?(rec: FunctionRecord, dir: string): Promise<void>;
   /** Build step inside the version's temp dir (install dependencies). Throw DEPLOY_FAILED. */
   prepareCode?(rec: FunctionRecord, dir: string): Promise<void>;
   /** Before the row is written (e.g. the runtime image exists). Throw DEPLOY_FAILED. */
@@ -170,7 +172,13 @@ export class FunctionService {
 
   private async commit(rec: FunctionRecord, write: () => void): Promise<void> {
     await this.lifecycle.validateDeploy?.(rec);
-    const dir = await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.code, this.prepareHook(rec));
+    const prepare = this.prepareHook(rec);
+    // A new version is checked before its dependencies are installed (fail fast); a directory
+    // rebuilt at boot (syncDeclared) is not: that version was accepted once already.
+    const dir = await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.code, async (tmp) => {
+      await this.lifecycle.checkCode?.(rec, tmp);
+      await prepare?.(tmp);
+    });
     try {
       write();
     } catch (e) {
