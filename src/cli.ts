@@ -8,6 +8,7 @@ import { sampleConfig } from './config/sample.js';
 import { startDaemon } from './daemon.js';
 import { FaasError } from './errors.js';
 import { runSystemChecks } from './system/check-system.js';
+import { localRuntimeImages } from './system/docker-probe.js';
 
 const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -27,12 +28,14 @@ interface CliOptions {
   force?: boolean;
 }
 
-function createConfigFile(target: string, force: boolean): number {
+async function createConfigFile(target: string, force: boolean): Promise<number> {
   if (fs.existsSync(target) && !force) {
     process.stderr.write(`faasd: ${target} already exists; not overwriting it (use --force to replace it)\n`);
     return 1;
   }
-  const { text, keys } = sampleConfig();
+  // Runtime images built on this host win over registry images it may not be able to pull.
+  const images = await localRuntimeImages();
+  const { text, keys } = sampleConfig(images);
   fs.mkdirSync(path.dirname(path.resolve(target)), { recursive: true });
   // 0600: the file holds plain-text keys.
   fs.writeFileSync(target, text, { mode: 0o600 });
@@ -43,6 +46,7 @@ function createConfigFile(target: string, force: boolean): number {
       `  deployer   (invoke, manage)                  ${keys.manageKey}\n` +
       `  ops        (invoke, manage, admin, metrics)  ${keys.adminKey}   (only its SHA-256 is in the file)\n` +
       `  prometheus (metrics)                         ${keys.metricsKey}   (only its SHA-256 is in the file; for Prometheus' credentials_file)\n` +
+      (images.python || images.node ? `Container mode uses the local runtime images ${[images.python, images.node].filter(Boolean).join(', ')}.\n` : '') +
       `Start with: faasd -c ${target}\n`,
   );
   return 0;
@@ -66,7 +70,7 @@ export async function main(argv: string[]): Promise<void> {
 
   if (opts.createConfig !== undefined) {
     const target = typeof opts.createConfig === 'string' ? opts.createConfig : 'faas_config.yaml';
-    process.exitCode = createConfigFile(target, Boolean(opts.force));
+    process.exitCode = await createConfigFile(target, Boolean(opts.force));
     return;
   }
 

@@ -20,8 +20,10 @@ export function sha256Hex(s: string): string {
   return crypto.createHash('sha256').update(s).digest('hex');
 }
 
-export function sampleConfig(): { text: string; keys: GeneratedKeys } {
+/** `images`: runtime images to propose instead of the registry defaults (local builds). */
+export function sampleConfig(images: { python?: string; node?: string } = {}): { text: string; keys: GeneratedKeys } {
   const d = defaultSystem();
+  const local = images.python || images.node ? '   # built locally (scripts/build-runtime-images.sh)' : '';
   const keys: GeneratedKeys = {
     invokeKey: generateKey('fsk_inv'),
     manageKey: generateKey('fsk_mgt'),
@@ -42,10 +44,10 @@ system:
   function_storage_path: ${d.function_storage_path}   # code of each function version (rebuilt from the registry if lost)
   registry_path: ${d.registry_path}    # the SQLite registry: durable, never under /tmp
   container_runtime: docker
-  base_image: ${d.base_image}      # container image for Python functions
-  container_images:
-    python: ${d.base_image}
-    node: ${d.container_images.node}
+  base_image: ${images.python ?? d.base_image}      # container image for Python functions
+  container_images:${local}
+    python: ${images.python ?? d.base_image}
+    node: ${images.node ?? d.container_images.node}
   process_isolation_level: ${d.process_isolation_level}     # strict (namespaces + cgroups + uid 65534) | standard (cgroups) | none
   logging_level: INFO             # DEBUG | INFO | WARNING | ERROR
   max_code_size: ${d.max_code_size}           # bytes of function source accepted (413 above)

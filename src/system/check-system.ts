@@ -9,6 +9,10 @@ import Database from 'better-sqlite3';
 import type { LoadedConfig } from '../config/load.js';
 import { CgroupManager } from '../execution/sandbox/cgroups.js';
 import { resolveInterpreter } from '../execution/sandbox/launcher.js';
+import Docker from 'dockerode';
+import pino from 'pino';
+import type { RuntimeName } from '../execution/driver.js';
+import { ContainerImages, type ImageStatus } from '../execution/drivers/container-images.js';
 import { probeDocker } from './docker-probe.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -67,6 +71,32 @@ export function probePip(configuredPython: string | undefined): CheckResult {
   };
 }
 
+/** Each configured runtime image's state, or why it cannot be known (no engine, disabled). */
+async function containerImageStates(config: LoadedConfig): Promise<ImageStatus[] | string> {
+  if (config.system.disable_container) return 'container mode is disabled';
+  const docker = new Docker();
+  const engine = await probeDocker(docker);
+  if (!engine.ok) return 'no Docker engine';
+  const images = new ContainerImages({ docker, images: { ...config.system.container_images }, daemonId: 'check-system', logger: pino({ level: 'silent' }) });
+  return images.status(AbortSignal.timeout(10_000));
+}
+
+async function probeImage(config: LoadedConfig, runtime: RuntimeName, states: () => Promise<ImageStatus[] | string>): Promise<CheckResult> {
+  const name = `image ${runtime}`;
+  const image = config.system.container_images[runtime];
+  const all = await states();
+  if (typeof all === 'string') return { name, status: 'warn', detail: `${image}: not checked (${all})` };
+  const s = all.find((x) => x.runtime === runtime);
+  if (!s) return { name, status: 'warn', detail: 'no image configured' };
+  if (s.state === 'present' || s.state === 'pullable') return { name, status: 'ok', detail: `${image} ${s.detail}` };
+  return {
+    name,
+    status: needed(config.system.default_mode === 'container'),
+    detail: `${image} ${s.detail}`,
+    hint: `docker load or docker pull it, run scripts/build-runtime-images.sh and set system.container_images.${runtime}: faasd-runtime/${runtime === 'python' ? 'python:3.11-local' : 'node:20-local'}`,
+  };
+}
+
 /** Severity of a failed probe: fail when the configured default mode needs it, else warn. */
 function needed(required: boolean): CheckStatus {
   return required ? 'fail' : 'warn';
@@ -78,6 +108,8 @@ export function systemProbes(config: LoadedConfig): Probe[] {
   const level = sys.process_isolation_level;
   const needsRoot = processMode && level !== 'none';
   const needsNamespaces = processMode && level === 'strict';
+  let states: Promise<ImageStatus[] | string> | undefined;
+  const imageStates = () => (states ??= containerImageStates(config));
 
   return [
     () =>
@@ -123,6 +155,7 @@ export function systemProbes(config: LoadedConfig): Probe[] {
       if (d.ok) return { name: 'docker', status: 'ok', detail: d.detail };
       return { name: 'docker', status: needed(!processMode), detail: d.detail, hint: 'install docker.io and start dockerd, or set DOCKER_HOST; process mode works without it' };
     },
+    ...(['python', 'node'] as const).map((runtime): Probe => () => probeImage(config, runtime, imageStates)),
     ...(['python', 'node'] as const).map((runtime): Probe => () => {
       try {
         const r = resolveInterpreter(runtime, sys.interpreters[runtime] || undefined);
