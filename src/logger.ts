@@ -1,7 +1,26 @@
 // The daemon's pino logger. Secrets never reach a log line: Authorization headers and API
 // keys are redacted at the paths where a log call could carry them.
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 import type { LogLevel } from './config/schema.js';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Where log lines go when the caller passes no destination: JSON lines (one object a line,
+ * for journald, `docker logs` and log shippers), or, when stdout is a terminal, pino-pretty's
+ * readable lines. Pretty formats in this process, synchronously: on a terminal only, where a
+ * person reads along, never where logs are collected. `faasd | cat` gives JSON on a terminal.
+ */
+function defaultDestination(): pino.DestinationStream {
+  if (process.stdout.isTTY) {
+    // Loaded only here: a daemon whose logs are collected never pays for it.
+    const pinoPretty = require('pino-pretty') as typeof import('pino-pretty'); // CommonJS: module.exports is the factory
+    // colorize is left to pino-pretty (colorette): on for a colour terminal, off with NO_COLOR.
+    return pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', sync: true, destination: 1 });
+  }
+  return pino.destination({ dest: 1, sync: false });
+}
 
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
   return pino(
@@ -16,7 +35,7 @@ export function createLogger(level: LogLevel, destination?: pino.DestinationStre
         censor: '[redacted]',
       },
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    destination ?? defaultDestination(),
   );
 }
 

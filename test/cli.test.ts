@@ -12,6 +12,24 @@ function faasd(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } =
   return spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...cleanEnv, ...opts.env }, encoding: 'utf8', timeout: 30_000 });
 }
 
+/** Runs `command` under a pseudo-terminal (util-linux `script`), so its stdout is a TTY. */
+function underTerminal(command: string, env: NodeJS.ProcessEnv = {}) {
+  return spawn('script', ['-qfec', command, '/dev/null'], { env: { ...cleanEnv, TERM: 'xterm', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '').replace(/\r/g, '');
+
+/** PIDs of live processes whose command line mentions `marker` (a test's own temp path). */
+function processesMentioning(marker: string): number[] {
+  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid).flatMap((d) => {
+    try {
+      return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(marker) ? [Number(d)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 describe('faasd CLI', () => {
   it('--create-config writes a commented sample with fresh keys and prints them once', () => {
     const dir = tempDir();
@@ -99,6 +117,79 @@ describe('faasd CLI', () => {
     const r = faasd(['--check-system', '-c', file]);
     expect(r.stdout).toMatch(/\[fail\s*\] docker/);
     expect(r.status).toBe(1);
+  });
+
+  it('on a terminal the daemon logs readable lines, not JSON, and SIGTERM leaves no process behind', async () => {
+    const dir = tempDir();
+    const file = writeConfig(dir);
+    // exec: the daemon replaces script's shell, so script's SIGTERM reaches the daemon itself
+    const child = underTerminal(`exec ${process.execPath} ${BIN} -c ${file} --port 0`);
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      for (const pid of processesMentioning(file)) process.kill(pid, 'SIGKILL');
+    });
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /faasd listening\n\s+url: "(http:\/\/[^"]+)"/.exec(plain(out));
+        if (m) resolve(m[1]!);
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    const exited = new Promise<void>((r) => child.on('exit', () => r()));
+    child.kill('SIGTERM');
+    await exited;
+    const lines = plain(out).split('\n').filter((l) => l.trim());
+    expect(lines.some((l) => l.startsWith('{'))).toBe(false);
+    expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: faasd listening$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: no api_keys configured/));
+    expect(out).toContain('\x1b['); // coloured
+    expect(processesMentioning(file)).toEqual([]);
+  });
+
+  it('on a terminal log lines are still redacted', async () => {
+    const dir = tempDir();
+    const script = path.join(dir, 'log.mjs');
+    const logger = path.resolve(__dirname, '..', 'dist', 'logger.js');
+    fs.writeFileSync(script, `import { createLogger } from ${JSON.stringify(logger)};\ncreateLogger('info').info({ authorization: 'Bearer sekrit-auth', key: 'sekrit-key' }, 'a request');\n`);
+    const child = underTerminal(`exec ${process.execPath} ${script}`, { NO_COLOR: '1' });
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    expect(await new Promise((r) => child.on('exit', r))).toBe(0);
+    expect(plain(out)).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: a request\n\s+authorization: "\[redacted\]"\n\s+key: "\[redacted\]"/);
+    expect(out).not.toContain('sekrit');
+    expect(out).not.toContain('\x1b['); // NO_COLOR is honoured
+  });
+
+  it('off a terminal the daemon logs one JSON object per line', async () => {
+    const dir = tempDir();
+    const child = spawn(process.execPath, [BIN, '-c', writeConfig(dir), '--port', '0'], { env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"msg":"faasd listening"')) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    const exited = new Promise((r) => child.on('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+    const lines = out.split('\n').filter((l) => l.trim());
+    expect(lines.length).toBeGreaterThan(2);
+    for (const line of lines) {
+      const entry = JSON.parse(line) as { level: number; time: string; msg: string };
+      expect(entry).toMatchObject({ level: expect.any(Number), time: expect.any(String), msg: expect.any(String) });
+    }
+    expect(out).not.toContain('\x1b[');
   });
 
   it('serves on the configured port and stops cleanly on SIGTERM', async () => {
