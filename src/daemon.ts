@@ -8,7 +8,7 @@ import { setUpExecution, type ExecutionOptions } from './execution/setup.js';
 import type { ExecutionManager } from './execution/manager.js';
 import { createLogger, type Logger } from './logger.js';
 import { Observability } from './observability/observability.js';
-import { CodeStore } from './registry/code-store.js';
+import { CodeStore } from './deploy/code-store.js';
 import { FunctionService } from './registry/function-service.js';
 import { RegistryLock } from './registry/registry-lock.js';
 import { RegistryStore } from './registry/store.js';

@@ -12,8 +12,8 @@ import Docker from 'dockerode';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { InstanceSpec, RunningInstance, RuntimeName } from '../src/execution/driver.js';
-import { ContainerDriver, removeOrphans, type ContainerDriverOptions } from '../src/execution/drivers/container.js';
-import type { InvokeResult } from '../src/execution/shim-channel.js';
+import { ContainerDriver, removeOrphans, type ContainerDriverOptions } from '../src/execution/drivers/container/container-driver.js';
+import type { InvokeResult } from '../src/execution/protocol/shim-channel.js';
 import { waitFor } from './helpers/functions.js';
 
 const RUNTIMES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'runtimes');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FaasError } from '../src/errors.js';
-import { CgroupManager, type CgroupLimits, type InstanceCgroup } from '../src/execution/sandbox/cgroups.js';
+import { CgroupManager, type CgroupLimits, type InstanceCgroup } from '../src/execution/drivers/process/cgroups.js';
 import {
   BWRAP,
   buildLaunchCommand,
@@ -17,7 +17,7 @@ import {
   SANDBOX_PATHS,
   type LaunchCommand,
   type LaunchSpec,
-} from '../src/execution/sandbox/launcher.js';
+} from '../src/execution/drivers/process/launcher.js';
 
 // Faults the kernel will not produce on this machine (it has no v2 controllers, so no
 // "no internal processes" EBUSY) are injected through this hook; by default every call

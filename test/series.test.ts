@@ -2,7 +2,7 @@
 // /metrics: cumulative `le` buckets, +Inf, _sum and _count, one line per label set.
 import client from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import type { InvocationEvent } from '../src/observability/events.js';
+import type { InvocationEvent } from '../src/execution/events.js';
 import { Observability } from '../src/observability/observability.js';
 import { FastCounter, FastHistogram } from '../src/observability/series.js';
 

@@ -7,13 +7,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { FaasError } from '../src/errors.js';
-import { encodeFrame, FrameDecoder, MAX_BODY_BYTES, MAX_HEADER_BYTES } from '../src/execution/protocol.js';
+import { encodeFrame, FrameDecoder, MAX_BODY_BYTES, MAX_HEADER_BYTES } from '../src/execution/protocol/codec.js';
 import {
   listenForShim,
   ShimChannel,
   type InvokeRequest,
   type InvokeResult,
-} from '../src/execution/shim-channel.js';
+} from '../src/execution/protocol/shim-channel.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 type Runtime = 'python' | 'node';

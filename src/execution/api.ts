@@ -1,8 +1,8 @@
 // What the gateway may ask of the execution side. The gateway knows nothing else of it.
 import type { DriverHealth } from './driver.js';
 import type { InstanceInfo } from './manager.js';
-import type { InvokeOutcome } from './pool.js';
-import type { InvokeRequest } from './shim-channel.js';
+import type { InvokeOutcome } from './pool/pool.js';
+import type { InvokeRequest } from './protocol/shim-channel.js';
 
 export interface InstanceCounts {
   total: number;

@@ -1,6 +1,6 @@
 // The contract between the pool (which knows nothing of processes or containers) and the
 // two drivers (which know nothing of queues, round-robin or TTLs).
-import type { ShimChannel } from './shim-channel.js';
+import type { ShimChannel } from './protocol/shim-channel.js';
 
 export type ExecutionMode = 'process' | 'container';
 export type RuntimeName = 'python' | 'node';

@@ -3,16 +3,17 @@
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
-import type { ExecutionObserver } from '../observability/events.js';
+import type { ExecutionObserver } from './events.js';
 import type { MetricsSource } from '../observability/metrics.js';
 import type { FunctionLifecycle } from '../registry/function-service.js';
 import { cpuCores, entryFile, memoryBytes, type FunctionRecord } from '../registry/function-model.js';
 import type { ExecutionApi, InstanceCounts } from './api.js';
-import type { DependencyInstaller } from './dependencies.js';
-import type { CodeChecker } from './sandbox/code-check.js';
+import type { DependencyInstaller } from '../deploy/dependencies.js';
+import type { CodeChecker } from './drivers/process/code-check.js';
 import type { Driver, DriverHealth, ExecutionMode, ExitInfo, InstanceUsage } from './driver.js';
-import { CapacityGate, FunctionPool, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool.js';
-import type { InvokeRequest } from './shim-channel.js';
+import { CapacityGate } from './pool/capacity.js';
+import { FunctionPool, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool/pool.js';
+import type { InvokeRequest } from './protocol/shim-channel.js';
 
 /** Per-instance pids limit: enough for a runtime's own threads (node starts ~11) and a few children. */
 const PIDS_LIMIT = 256;
@@ -288,7 +289,7 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
    * max_concurrent_functions is full and `except` has no instance at all: stop the least
    * recently used idle instance (above its pool's min_instances) of another function.
    */
-  private evictIdle(except: FunctionPool): boolean {
+  private evictIdle(except: object): boolean {
     let best: { pool: FunctionPool; inst: PoolInstance } | null = null;
     for (const e of this.pools.values()) {
       if (e.pool === except) continue;

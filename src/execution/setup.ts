@@ -9,17 +9,17 @@ import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
-import { LocalDependencyInstaller } from './dependencies.js';
-import type { ExecutionObserver } from '../observability/events.js';
+import { LocalDependencyInstaller } from '../deploy/dependencies.js';
+import type { ExecutionObserver } from './events.js';
 import type { Driver, ExecutionMode, ExitInfo, RuntimeName } from './driver.js';
-import { ContainerDriver, removeOrphans } from './drivers/container.js';
-import { ProcessDriver } from './drivers/process.js';
+import { ContainerDriver, removeOrphans } from './drivers/container/container-driver.js';
+import { ProcessDriver } from './drivers/process/process-driver.js';
 import { probeDocker } from '../system/docker-probe.js';
 import { ExecutionManager } from './manager.js';
 import { prepareRunDir, removeRunDir, runBase } from './run-dir.js';
-import { CgroupManager } from './sandbox/cgroups.js';
-import { CodeChecker } from './sandbox/code-check.js';
-import { checkSandboxTools, resolveInterpreter } from './sandbox/launcher.js';
+import { CgroupManager } from './drivers/process/cgroups.js';
+import { CodeChecker } from './drivers/process/code-check.js';
+import { checkSandboxTools, resolveInterpreter } from './drivers/process/launcher.js';
 
 export const RUNTIMES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'runtimes');
 

@@ -3,7 +3,7 @@
 // dashboards and alerts work unchanged.
 import client from 'prom-client';
 import type { ExecutionMode, InstanceUsage } from '../execution/driver.js';
-import type { InvocationEvent } from './events.js';
+import type { InvocationEvent } from '../execution/events.js';
 import { CollectedMetric, FastCounter, FastHistogram, shared, type CounterHandle, type HistogramHandle } from './series.js';
 
 export interface MetricsSource {

@@ -1,5 +1,5 @@
 // The daemon's one observer: every invocation event feeds stats, metrics and the log rings.
-import type { ExecutionObserver, InvocationEvent } from './events.js';
+import type { ExecutionObserver, InvocationEvent } from '../execution/events.js';
 import { InvocationLogs } from './invocation-logs.js';
 import { Metrics, type MetricsSource } from './metrics.js';
 import { StatsCollector } from './stats.js';

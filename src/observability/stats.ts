@@ -1,7 +1,7 @@
 // Counters and recent-latency windows behind GET /stats. Percentiles come from a bounded
 // ring of the most recent samples (sorted on demand when /stats is read, never on the
 // invoke path).
-import type { InvocationEvent } from './events.js';
+import type { InvocationEvent } from '../execution/events.js';
 
 export class LatencyWindow {
   private readonly samples: Float64Array;

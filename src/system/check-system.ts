@@ -7,12 +7,12 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { LoadedConfig } from '../config/load.js';
-import { CgroupManager } from '../execution/sandbox/cgroups.js';
-import { resolveInterpreter } from '../execution/sandbox/launcher.js';
+import { CgroupManager } from '../execution/drivers/process/cgroups.js';
+import { resolveInterpreter } from '../execution/drivers/process/launcher.js';
 import Docker from 'dockerode';
 import pino from 'pino';
 import type { RuntimeName } from '../execution/driver.js';
-import { ContainerImages, type ImageStatus } from '../execution/drivers/container-images.js';
+import { ContainerImages, type ImageStatus } from '../execution/drivers/container/images.js';
 import { probeDocker } from './docker-probe.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';

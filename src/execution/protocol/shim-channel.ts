@@ -3,8 +3,8 @@
 // cut off here; it can never take the daemon down.
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
-import { FaasError } from '../errors.js';
-import { encodeFrame, FrameDecoder, type Frame, type FrameHeader } from './protocol.js';
+import { FaasError } from '../../errors.js';
+import { encodeFrame, FrameDecoder, type Frame, type FrameHeader } from './codec.js';
 
 export interface ReadyInfo {
   runtime: string;

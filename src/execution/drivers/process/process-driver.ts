@@ -9,13 +9,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import pidusage from 'pidusage';
 import type { Logger } from 'pino';
-import { FaasError } from '../../errors.js';
-import type { Driver, DriverHealth, ExitInfo, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
-import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
-import type { CgroupLimits, CgroupManager, InstanceCgroup } from '../sandbox/cgroups.js';
-import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from '../sandbox/launcher.js';
-import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
-import { startOrDiscard, withStartTimeout } from '../instance-start.js';
+import { FaasError } from '../../../errors.js';
+import type { Driver, DriverHealth, ExitInfo, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../../driver.js';
+import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../../pool/generic-pool.js';
+import type { CgroupLimits, CgroupManager, InstanceCgroup } from './cgroups.js';
+import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from './launcher.js';
+import { ShimChannel, listenForShim, type ShimListener } from '../../protocol/shim-channel.js';
+import { startOrDiscard, withStartTimeout } from '../../pool/instance-start.js';
 
 export interface ProcessDriverOptions {
   level: IsolationLevel;

@@ -10,8 +10,8 @@
 import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { FaasError } from '../../errors.js';
-import type { RuntimeName } from '../driver.js';
+import { FaasError } from '../../../errors.js';
+import type { RuntimeName } from '../../driver.js';
 import { LABELS, dockerMessage, statusCode } from './docker-util.js';
 
 const BINARY: Record<RuntimeName, string> = { python: 'python3', node: 'node' };

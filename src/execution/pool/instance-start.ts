@@ -1,7 +1,7 @@
 // What both drivers do while an instance starts: bound each step by cold_start_timeout, and
 // never leave a half-started instance behind when a step fails.
-import { FaasError } from '../errors.js';
-import type { ExitInfo } from './driver.js';
+import { FaasError } from '../../errors.js';
+import type { ExitInfo } from '../driver.js';
 
 export function withStartTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;

@@ -1,6 +1,6 @@
 // What the execution side reports as it works; metrics, stats and logs listen. A side
 // channel: it never changes what the gateway answers.
-import type { ExecutionMode } from '../execution/driver.js';
+import type { ExecutionMode } from './driver.js';
 
 export interface InvocationEvent {
   function: string;

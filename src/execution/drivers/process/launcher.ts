@@ -34,7 +34,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { FaasError } from '../../errors.js';
+import { FaasError } from '../../../errors.js';
 import type { InstanceCgroup } from './cgroups.js';
 
 export type IsolationLevel = 'strict' | 'standard' | 'none';

@@ -5,8 +5,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { FaasError } from '../errors.js';
-import type { InstanceSpec, RunningInstance, RuntimeName } from './driver.js';
+import { FaasError } from '../../errors.js';
+import type { InstanceSpec, RunningInstance, RuntimeName } from '../driver.js';
 
 const REFILL_DELAY_MS = 25;
 

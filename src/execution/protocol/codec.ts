@@ -2,7 +2,7 @@
 // length, body length; uint32 BE), a UTF-8 JSON header with a string `type`, raw body bytes.
 // This is the invoke hot path: the body is never copied when it arrives in one socket chunk,
 // and the only JSON work per frame is the header.
-import { FaasError } from '../errors.js';
+import { FaasError } from '../../errors.js';
 
 export const MAX_HEADER_BYTES = 1024 * 1024;
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;

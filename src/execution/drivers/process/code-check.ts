@@ -8,8 +8,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { FaasError } from '../../errors.js';
-import type { RuntimeName } from '../driver.js';
+import { FaasError } from '../../../errors.js';
+import type { RuntimeName } from '../../driver.js';
 import type { CgroupManager, InstanceCgroup } from './cgroups.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from './launcher.js';
 

@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { access, mkdir, readFile, readdir, realpath, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FaasError } from '../../errors.js';
+import { FaasError } from '../../../errors.js';
 
 export type CgroupVersion = 'v2' | 'v1';
 

@@ -14,14 +14,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { FaasError } from '../../errors.js';
-import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../driver.js';
-import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../generic-pool.js';
-import { ShimChannel, listenForShim, type ShimListener } from '../shim-channel.js';
-import { StartLimiter } from '../start-limiter.js';
-import { ContainerImages, type ImageInfo } from './container-images.js';
+import { FaasError } from '../../../errors.js';
+import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../../driver.js';
+import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../../pool/generic-pool.js';
+import { ShimChannel, listenForShim, type ShimListener } from '../../protocol/shim-channel.js';
+import { StartLimiter } from '../../pool/start-limiter.js';
+import { ContainerImages, type ImageInfo } from './images.js';
 import { LABELS, dockerMessage, statusCode } from './docker-util.js';
-import { startOrDiscard, withStartTimeout } from '../instance-start.js';
+import { startOrDiscard, withStartTimeout } from '../../pool/instance-start.js';
 
 export interface ContainerDriverOptions {
   /** dockerode instance (the engine's API socket). */
