@@ -94,7 +94,7 @@ async function startFn(runtime: RuntimeName, code: string, over: Partial<Instanc
 }
 
 function invoke(inst: RunningInstance, body: unknown = {}, over: { method?: string; path?: string } = {}): Promise<InvokeResult> {
-  return inst.channel.invoke({
+  return inst.invoke({
     id: crypto.randomUUID(),
     method: over.method ?? 'POST',
     path: over.path ?? '/',

@@ -13,7 +13,7 @@ import {
   validateCode,
   validateHandler,
   type FunctionConfig,
-} from '../registry/function-model.js';
+} from '../model/function-model.js';
 import type { RuntimeName } from '../execution/driver.js';
 import {
   DEMO_KEYS,

@@ -1,6 +1,6 @@
 // The contract between the pool (which knows nothing of processes or containers) and the
 // two drivers (which know nothing of queues, round-robin or TTLs).
-import type { ShimChannel } from './protocol/shim-channel.js';
+import type { InvokeRequest, InvokeResult } from './protocol/shim-channel.js';
 
 export type ExecutionMode = 'process' | 'container';
 export type RuntimeName = 'python' | 'node';
@@ -54,7 +54,11 @@ export interface RunningInstance {
   readonly id: string;
   readonly pid?: number;
   readonly containerId?: string;
-  readonly channel: ShimChannel;
+  /**
+   * One call, answered with its result or a structured error (FUNCTION_ERROR, a crash, ...).
+   * One at a time per instance: the pool never sends a second before the first settles.
+   */
+  invoke(req: InvokeRequest): Promise<InvokeResult>;
   /** How this instance came to be: a full cold start or a specialised pre-warmed one. */
   readonly startKind?: StartKind;
   /** Resolves once when the instance is gone, with why. Never rejects. */

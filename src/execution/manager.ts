@@ -6,7 +6,7 @@ import { FaasError } from '../errors.js';
 import type { ExecutionObserver } from './events.js';
 import type { MetricsSource } from '../observability/metrics.js';
 import type { FunctionLifecycle } from '../registry/function-service.js';
-import { cpuCores, entryFile, memoryBytes, type FunctionRecord } from '../registry/function-model.js';
+import { cpuCores, entryFile, memoryBytes, type FunctionRecord } from '../model/function-model.js';
 import type { ExecutionApi, InstanceCounts } from './api.js';
 import type { DependencyInstaller } from '../deploy/dependencies.js';
 import type { CodeChecker } from './drivers/process/code-check.js';

@@ -15,7 +15,7 @@ import {
   validateHandler,
   validateName,
   type FunctionRecord,
-} from './function-model.js';
+} from '../model/function-model.js';
 import type { RegistryStore } from './store.js';
 
 /** What the execution side wants to hear about. All optional so the registry runs alone. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { FaasError } from '../errors.js';
 import type { RuntimeName } from '../execution/driver.js';
-import type { FunctionConfig, FunctionRecord } from './function-model.js';
+import type { FunctionConfig, FunctionRecord } from '../model/function-model.js';
 import { migrate } from './migrations.js';
 
 interface Row {

@@ -406,7 +406,7 @@ export class FunctionPool {
         void running.kill().finally(() => settle(err));
       }, fn.timeoutMs);
       inst.abortCall = (exit) => settle(exitError(fn.name, exit));
-      running.channel.invoke(req).then(
+      running.invoke(req).then(
         (result) => settle(null, result),
         (err: Error) => {
           if (timedOut) return; // the kill above settles this call with the timeout

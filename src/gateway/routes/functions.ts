@@ -1,7 +1,7 @@
 // /functions: create, list, read, update, delete. Bodies are JSON only (415 otherwise);
 // shape is checked by schema here, meaning by registry/function-model.ts.
 import type { FastifyInstance } from 'fastify';
-import type { FunctionRecord } from '../../registry/function-model.js';
+import type { FunctionRecord } from '../../model/function-model.js';
 import type { AppDeps } from '../app.js';
 
 const nameParams = {

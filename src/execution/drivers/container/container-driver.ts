@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { FaasError } from '../../../errors.js';
 import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../../driver.js';
 import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../../pool/generic-pool.js';
-import { ShimChannel, listenForShim, type ShimListener } from '../../protocol/shim-channel.js';
+import { ShimChannel, listenForShim, type InvokeRequest, type InvokeResult, type ShimListener } from '../../protocol/shim-channel.js';
 import { StartLimiter } from '../../pool/start-limiter.js';
 import { ContainerImages, type ImageInfo } from './images.js';
 import { LABELS, dockerMessage, statusCode } from './docker-util.js';
@@ -428,7 +428,7 @@ class ContainerInstance implements RunningInstance, GenericInstance {
   /** Generic containers only: the host directory bind-mounted read-only at /function. */
   codeSlot: string | null = null;
   readonly containerId: string;
-  channel!: ShimChannel;
+  private channel!: ShimChannel;
   readonly exited: Promise<ExitInfo>;
   private settle!: (info: ExitInfo) => void;
   private settled = false;
@@ -537,6 +537,10 @@ class ContainerInstance implements RunningInstance, GenericInstance {
     await Promise.race([this.channel.ready, died]);
     // No more connections are expected: a second one would be someone else's.
     void this.listener.close();
+  }
+
+  invoke(req: InvokeRequest): Promise<InvokeResult> {
+    return this.channel.invoke(req);
   }
 
   /** Send `init` for the function (its code is at /function). */

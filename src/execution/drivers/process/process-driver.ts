@@ -14,7 +14,7 @@ import type { Driver, DriverHealth, ExitInfo, InstanceSpec, InstanceUsage, Runni
 import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../../pool/generic-pool.js';
 import type { CgroupLimits, CgroupManager, InstanceCgroup } from './cgroups.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from './launcher.js';
-import { ShimChannel, listenForShim, type ShimListener } from '../../protocol/shim-channel.js';
+import { ShimChannel, listenForShim, type InvokeRequest, type InvokeResult, type ShimListener } from '../../protocol/shim-channel.js';
 import { startOrDiscard, withStartTimeout } from '../../pool/instance-start.js';
 
 export interface ProcessDriverOptions {
@@ -228,7 +228,7 @@ class ProcessInstance implements RunningInstance, GenericInstance {
   /** Renamed to the pool's id when a generic instance is specialised. */
   id: string;
   readonly pid: number | undefined;
-  channel!: ShimChannel;
+  private channel!: ShimChannel;
   readonly exited: Promise<ExitInfo>;
   startKind: 'cold' | 'prewarmed' = 'cold';
   /** Generic instances only: the host directory bound read-only at /function. */
@@ -296,6 +296,10 @@ class ProcessInstance implements RunningInstance, GenericInstance {
     await Promise.race([this.channel.ready, died]);
     // No more connections are expected: a second one would be someone else's.
     void this.listener.close();
+  }
+
+  invoke(req: InvokeRequest): Promise<InvokeResult> {
+    return this.channel.invoke(req);
   }
 
   /** Send `init` for the function (its code is at codeDirInside). */
