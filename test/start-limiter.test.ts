@@ -2,7 +2,7 @@
 // eventually runs, in order, and a failed start frees its slot.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { StartLimiter } from '../src/execution/pool/start-limiter.js';
+import { StartLimiter } from '../src/execution/drivers/container/start-limiter.js';
 
 describe('StartLimiter', () => {
   it('runs at most max starts at once and all of them in arrival order, failures included', async () => {

@@ -1,6 +1,14 @@
 // One function's instances: states, FIFO wait queue, round-robin over idle instances,
 // min/max, version roll-over, replacement after a death. Written once for both modes: it
 // knows a Driver and nothing of processes or containers.
+//
+// The contract, after piscina's: every call may carry an AbortSignal (client disconnect, a
+// caller's deadline). Aborted while queued, a call leaves the queue at once and never runs;
+// running, only a deadline ends it (its instance is killed: 504), as does the function's own
+// timeout. QUEUE_FULL, NO_CAPACITY and OVERLOADED (queue wait) are distinct errors. close()
+// (drain: running calls finish, then every instance stops) and destroy() (now: starts
+// aborted, busy instances killed) are the only ways down; both resolve once every instance
+// is gone and released.
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
@@ -77,6 +85,14 @@ export class FunctionPool {
   /** Idle instances of other functions being stopped to free a slot for us (makeRoom). */
   private roomRequested = false;
   private closed = false;
+  private closing: Promise<void> | null = null;
+  private destroying: Promise<void> | null = null;
+  /** Starts in flight, so destroy() can abort them. */
+  private readonly starts = new Set<AbortController>();
+  /** running.stop() calls not yet settled: close() and destroy() wait for them. */
+  private readonly stops = new Set<Promise<void>>();
+  private drained: Promise<void> | null = null;
+  private resolveDrained: (() => void) | null = null;
 
   constructor(fn: PoolFunction, private readonly opts: PoolOptions) {
     this.fn = fn;
@@ -118,6 +134,7 @@ export class FunctionPool {
 
   /** A new version: new requests go to new instances, old ones finish what they run and stop. */
   update(fn: PoolFunction): void {
+    if (this.closed) return;
     this.fn = fn;
     const oldIdle = this.idle;
     this.idle = [];
@@ -127,21 +144,31 @@ export class FunctionPool {
   }
 
   /**
-   * One call. `signal` is the caller's (client disconnect): aborting it while the call waits
-   * for an instance removes it from the queue at once (CLIENT_CLOSED); a call already running
-   * is left to finish, since killing the instance would cost more than the answer.
+   * One call. `signal` is the caller's: a client disconnect, or a deadline (an abort whose
+   * reason is a TimeoutError, as from AbortSignal.timeout, or an INSTANCE_TIMEOUT FaasError).
+   * Aborted before it runs, the call leaves the queue at once and is never sent: rejected
+   * with the reason if that is a FaasError, INSTANCE_TIMEOUT for a deadline, else
+   * CLIENT_CLOSED. Running, a deadline kills its instance (504, like the function's own
+   * timeout); a disconnect leaves it to finish, since killing the instance would cost more
+   * than the answer.
    */
   async invoke(req: InvokeRequest, signal?: AbortSignal): Promise<InvokeOutcome> {
     if (this.closed) throw new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`);
+    if (signal?.aborted) throw notRun(this.fn.name, signal.reason);
     const t0 = performance.now();
     const inst = this.idle.shift() ?? (await this.waitForInstance(signal));
+    if (signal?.aborted) {
+      // Aborted between being handed an instance and being sent: still never run.
+      this.release(inst);
+      throw notRun(this.fn.name, signal.reason);
+    }
     const waitMs = performance.now() - t0;
     const coldStart = inst.onDemand && inst.invocations === 0;
     const start: ServedBy = coldStart ? (inst.running?.startKind ?? 'cold') : 'warm';
     inst.state = 'busy';
     inst.invocations += 1;
     try {
-      const result = await this.runOn(inst, req);
+      const result = await this.runOn(inst, req, signal);
       return { result, instanceId: inst.id, coldStart, start, waitMs };
     } catch (e) {
       if (e instanceof FaasError) e.instance = { id: inst.id, coldStart, start };
@@ -178,27 +205,74 @@ export class FunctionPool {
     return true;
   }
 
-  /** Delete: refuse waiters, stop idle instances now, busy ones when their call ends. */
-  async close(): Promise<void> {
-    this.closed = true;
-    this.opts.capacity.cancelWait(this.onCapacity);
-    this.rejectWaiters(this.waiters.length, new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`));
-    const idle = this.idle;
-    this.idle = [];
-    await Promise.all(idle.map((i) => this.retire(i)));
+  /**
+   * Drain (delete, a mode change): refuse new and queued calls, stop idle instances now, busy
+   * ones when their call ends, starting ones once started. Resolves when all are gone.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.shutOff();
+      for (const inst of this.idle.splice(0)) void this.retire(inst);
+      await this.whenDrained();
+    })();
+    return this.closing;
   }
 
-  /** Immediate: kill everything (daemon shutdown after the grace period). */
-  async destroy(): Promise<void> {
-    await this.close();
-    await Promise.all(
-      [...this.instances.values()].map(async (i) => {
-        if (i.running) await i.running.stop();
-      }),
-    );
+  /** Now (daemon shutdown after the grace period): abort starts, kill busy instances, stop the rest. */
+  destroy(): Promise<void> {
+    this.destroying ??= (async () => {
+      this.shutOff();
+      for (const start of this.starts) start.abort();
+      this.idle = [];
+      for (const inst of this.instances.values()) {
+        const running = inst.running;
+        if (!running) continue; // starting: its aborted start fails, or it is stopped once started
+        const busy = inst.state === 'busy';
+        inst.state = 'stopping';
+        // A busy instance's call fails with its exit (onExit -> abortCall).
+        if (busy) void running.kill().finally(() => this.stopRunning(running));
+        else void this.stopRunning(running);
+      }
+      await this.whenDrained();
+    })();
+    return this.destroying;
   }
 
   // --- internals ---
+
+  private shutOff(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.opts.capacity.cancelWait(this.onCapacity);
+    this.rejectWaiters(this.waiters.length, new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`));
+  }
+
+  /** Resolves once no instance is left and every stop() has settled. */
+  private whenDrained(): Promise<void> {
+    this.drained ??= new Promise<void>((resolve) => (this.resolveDrained = resolve));
+    this.checkDrained();
+    return this.drained;
+  }
+
+  private checkDrained(): void {
+    if (this.resolveDrained && this.instances.size === 0 && this.stops.size === 0) {
+      this.resolveDrained();
+      this.resolveDrained = null;
+    }
+  }
+
+  /** running.stop(), tracked for close()/destroy(); a failure to release is logged, never thrown. */
+  private stopRunning(running: RunningInstance): Promise<void> {
+    const p: Promise<void> = running
+      .stop()
+      .catch((err: Error) => this.opts.logger.warn({ function: this.fn.name, instance: running.id, err: err.message }, 'instance failed to stop cleanly'))
+      .finally(() => {
+        this.stops.delete(p);
+        this.checkDrained();
+      });
+    this.stops.add(p);
+    return p;
+  }
 
   private liveCurrent(): number {
     let n = 0;
@@ -207,7 +281,6 @@ export class FunctionPool {
   }
 
   private waitForInstance(signal?: AbortSignal): Promise<PoolInstance> {
-    if (signal?.aborted) return Promise.reject(clientClosed(this.fn.name));
     if (this.waiters.length >= this.opts.queueLimit) {
       const limit = this.opts.queueLimit;
       return Promise.reject(
@@ -236,7 +309,7 @@ export class FunctionPool {
       if (signal) {
         const onAbort = () => {
           this.dropWaiter(waiter);
-          reject(clientClosed(this.fn.name));
+          reject(notRun(this.fn.name, signal.reason));
         };
         signal.addEventListener('abort', onAbort, { once: true });
         waiter.detach = () => signal.removeEventListener('abort', onAbort);
@@ -329,22 +402,30 @@ export class FunctionPool {
     this.instances.set(id, inst);
     this.starting += 1;
     const t0 = performance.now();
-    this.opts.driver.start(fn.spec(id)).then(
+    const abort = new AbortController();
+    this.starts.add(abort);
+    this.opts.driver.start(fn.spec(id), abort.signal).then(
       (running) => {
+        this.starts.delete(abort);
         this.starting -= 1;
         inst.running = running;
         this.opts.logger.debug({ function: fn.name, instance: id, ms: Math.round(performance.now() - t0) }, 'instance started');
         void running.exited.then((exit) => this.onExit(inst, exit));
+        // Not wanted any more (pool closed, new version, stopped by an operator while starting).
         if (this.closed || fn.version !== this.fn.version || inst.state === 'stopping') {
-          void this.retire(inst);
+          inst.state = 'stopping';
+          void this.stopRunning(running);
           return;
         }
         this.release(inst);
       },
       (err: Error) => {
+        this.starts.delete(abort);
         this.starting -= 1;
         this.instances.delete(id);
         this.opts.capacity.give();
+        this.checkDrained();
+        if (abort.signal.aborted) return; // destroy(): nobody is waiting
         this.opts.logger.warn({ function: fn.name, instance: id, err: err.message }, 'instance failed to start');
         // The request this start was for gets the error. If nothing else could serve the
         // rest, they get it too: retrying a start that just failed would only loop.
@@ -374,11 +455,12 @@ export class FunctionPool {
   }
 
   /**
-   * One call on one instance: its answer, or 504 when it overruns the function's timeout (the
-   * instance is killed), or the instance's death (OOM / crash). Hot path: one promise and one
-   * timer per call; the instance's exit is watched once per instance (onExit -> abortCall).
+   * One call on one instance: its answer, or 504 when it overruns the function's timeout or
+   * the caller's deadline (the instance is killed), or the instance's death (OOM / crash).
+   * Hot path: one promise, one timer and one abort listener per call; the instance's exit is
+   * watched once per instance (onExit -> abortCall).
    */
-  private runOn(inst: PoolInstance, req: InvokeRequest): Promise<InvokeResult> {
+  private runOn(inst: PoolInstance, req: InvokeRequest, signal?: AbortSignal): Promise<InvokeResult> {
     const running = inst.running!;
     const fn = this.fn;
     if (inst.exit) return Promise.reject(exitError(fn.name, inst.exit));
@@ -391,20 +473,32 @@ export class FunctionPool {
         settled = true;
         clearTimeout(timer);
         clearTimeout(graceTimer);
+        signal?.removeEventListener('abort', onAbort);
         inst.abortCall = undefined;
         if (err) reject(err);
         else resolve(result!);
       };
-      const timer = setTimeout(() => {
+      const deadline = (err: FaasError): void => {
+        if (settled || timedOut) return;
         // The instance may be stuck anywhere (a loop, a blocking call): kill it whole.
         timedOut = true;
+        clearTimeout(timer);
         inst.state = 'stopping';
         inst.abortCall = undefined;
-        const err = new FaasError('INSTANCE_TIMEOUT', `function "${fn.name}" did not answer within its timeout of ${fn.timeoutMs / 1000}s`, {
-          details: { timeout_seconds: fn.timeoutMs / 1000 },
-        });
         void running.kill().finally(() => settle(err));
+      };
+      const timer = setTimeout(() => {
+        deadline(
+          new FaasError('INSTANCE_TIMEOUT', `function "${fn.name}" did not answer within its timeout of ${fn.timeoutMs / 1000}s`, {
+            details: { timeout_seconds: fn.timeoutMs / 1000 },
+          }),
+        );
       }, fn.timeoutMs);
+      // A disconnect leaves the call running; only a deadline ends it.
+      const onAbort = (): void => {
+        if (isDeadline(signal!.reason)) deadline(new FaasError('INSTANCE_TIMEOUT', `function "${fn.name}" did not answer within the call's deadline`, { details: { deadline: true } }));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       inst.abortCall = (exit) => settle(exitError(fn.name, exit));
       running.invoke(req).then(
         (result) => settle(null, result),
@@ -436,7 +530,7 @@ export class FunctionPool {
     }
     this.opts.onInstanceGone?.(inst, exit);
     // Release what the instance held (cgroup, directory, container) and replace it.
-    void inst.running?.stop();
+    if (inst.running) void this.stopRunning(inst.running);
     this.ensureMinimum();
     this.startForWaiters();
   }
@@ -449,7 +543,8 @@ export class FunctionPool {
     }
     inst.state = 'stopping';
     this.idle = this.idle.filter((i) => i !== inst);
-    if (inst.running) await inst.running.stop();
+    // Starting (no `running` yet): stopped as soon as its start resolves.
+    if (inst.running) await this.stopRunning(inst.running);
   }
 }
 
@@ -462,6 +557,17 @@ export function exitError(name: string, exit: ExitInfo): FaasError {
   return new FaasError('INSTANCE_CRASHED', `the instance running "${name}" ${how} during the call`, { details });
 }
 
-function clientClosed(name: string): FaasError {
+/** An abort reason that is a deadline: AbortSignal.timeout()'s TimeoutError, or our INSTANCE_TIMEOUT. */
+function isDeadline(reason: unknown): boolean {
+  if (reason instanceof FaasError) return reason.code === 'INSTANCE_TIMEOUT';
+  return (reason as { name?: unknown } | null | undefined)?.name === 'TimeoutError';
+}
+
+/** The error of a call aborted before it ran. */
+function notRun(name: string, reason: unknown): FaasError {
+  if (reason instanceof FaasError) return reason;
+  if (isDeadline(reason)) {
+    return new FaasError('INSTANCE_TIMEOUT', `the call to "${name}" reached its deadline while it waited for an instance; it was not run`, { details: { deadline: true, queued: true } });
+  }
   return new FaasError('CLIENT_CLOSED', `the client went away while its call to "${name}" waited for an instance; it was not run`);
 }

@@ -1,9 +1,7 @@
 // Container mode: each instance is one Docker container running the same shim as process
 // mode, talking over a Unix socket in its own host directory, bind-mounted at /run/faas.
-// Structure mirrors drivers/process.ts: the shim's `ready` + `init` are raced against the
-// container dying and the start timeout, so a crash at start is an error carrying the
-// container's stderr, not a hang; a death is acted on once; stop = destroy the channel,
-// force-remove the container, remove the directory.
+// The lifecycle is InstanceBase's; this file creates and starts containers, follows them to
+// their exit (wait + inspect for OOMKilled), kills and force-removes them.
 //
 // Facts this relies on (.ci/docker-notes.md): the images may have no /bin/sh, so the command
 // is exec form with absolute paths; node/python as PID 1 ignore SIGTERM, so `Init: true`
@@ -15,13 +13,14 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { FaasError } from '../../../errors.js';
-import type { Driver, DriverHealth, ExitInfo, ExitReason, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../../driver.js';
-import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../../pool/generic-pool.js';
-import { ShimChannel, listenForShim, type InvokeRequest, type InvokeResult, type ShimListener } from '../../protocol/shim-channel.js';
-import { StartLimiter } from '../../pool/start-limiter.js';
+import type { Driver, DriverHealth, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../../driver.js';
+import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed } from '../generic-pool.js';
+import { GENERIC_LIMITS, InstanceBase, STDERR_TAIL_BYTES, settlesWithin, shimEnvironment, startError, type InstanceParts } from '../instance-base.js';
+import { listenForShim, type ShimListener } from '../../protocol/shim-channel.js';
+import { StartLimiter } from './start-limiter.js';
 import { ContainerImages, type ImageInfo } from './images.js';
 import { LABELS, dockerMessage, statusCode } from './docker-util.js';
-import { startOrDiscard, withStartTimeout } from '../../pool/instance-start.js';
+import { startOrDiscard, withStartTimeout } from '../instance-start.js';
 
 export interface ContainerDriverOptions {
   /** dockerode instance (the engine's API socket). */
@@ -60,7 +59,6 @@ export const CONTAINER_PATHS = Object.freeze({
 
 
 const SHIM_FILE: Record<RuntimeName, string> = { python: 'shim.py', node: 'shim.js' };
-const STDERR_TAIL_BYTES = 8192;
 const LOG_TAIL_LINES = 200;
 const NOBODY = '65534:65534';
 const TMPFS_TMP = 'rw,nosuid,nodev,size=64m';
@@ -71,13 +69,6 @@ const HEALTH_PROBE_MS = 5000;
 /** Bound on one probe's engine calls: a hung engine reads as down, never as a hang. */
 const HEALTH_TIMEOUT_MS = 2000;
 
-/** The clean environment: nothing is inherited from the daemon; the function's own goes in `init`. */
-function containerEnv(runtime: RuntimeName, imagePath: string): string[] {
-  const env = [`FAAS_SOCKET=${CONTAINER_PATHS.socket}`, `PATH=${imagePath}`, 'HOME=/tmp', 'LANG=C.UTF-8'];
-  if (runtime === 'python') env.push('PYTHONDONTWRITEBYTECODE=1', 'PYTHONUNBUFFERED=1', 'PYTHONNOUSERSITE=1');
-  else env.push('NODE_ENV=production');
-  return env;
-}
 
 /** `docker logs` of a container without a TTY is multiplexed: [stream, 0, 0, 0, len u32 BE] + payload. */
 export function demuxLogs(buf: Buffer, want: 'stdout' | 'stderr' | 'both' = 'both'): string {
@@ -186,7 +177,7 @@ export class ContainerDriver implements Driver {
     return startOrDiscard(
       inst,
       () => withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`),
-      (e, exit) => startError(spec, e, exit),
+      (e, exit) => startError(spec.functionName, e, exit),
     );
   }
 
@@ -261,7 +252,10 @@ export class ContainerDriver implements Driver {
         }
         throw new FaasError('INSTANCE_CRASHED', `cannot create a container for "${spec.functionName}": ${dockerMessage(e)}`, { cause: e });
       }
-      const inst = new ContainerInstance(spec, container, listener, hostDir, this.opts.logger, () => this.live.delete(inst));
+      const inst: ContainerInstance = new ContainerInstance(
+        { id: spec.instanceId, runtime: spec.runtime, codeDirInside: CONTAINER_PATHS.codeDir, listener, hostDir, logger: this.opts.logger, forget: () => this.live.delete(inst) },
+        container,
+      );
       this.live.add(inst);
       attempt.inst = inst;
       if (attempt.abandoned) throw new Error('abandoned');
@@ -295,7 +289,7 @@ export class ContainerDriver implements Driver {
       running.catch(() => undefined);
       const exit = await inst.kill();
       await inst.stop();
-      throw startError({ functionName: spec.functionName || spec.runtime } as InstanceSpec, e, exit);
+      throw startError(spec.functionName || spec.runtime, e, exit);
     }
   }
 
@@ -340,7 +334,7 @@ export class ContainerDriver implements Driver {
       // Exec form, absolute paths: the images need not have a shell.
       Entrypoint: [info.interpreter],
       Cmd: [path.posix.join(CONTAINER_PATHS.shimDir, SHIM_FILE[spec.runtime])],
-      Env: containerEnv(spec.runtime, info.path),
+      Env: Object.entries(shimEnvironment(spec.runtime, CONTAINER_PATHS.socket, info.path)).map(([k, v]) => `${k}=${v}`),
       User: NOBODY,
       WorkingDir: '/tmp',
       Hostname: (spec.functionName || 'faas').slice(0, 63),
@@ -379,24 +373,7 @@ function launchOf(spec: InstanceSpec): LaunchSpec {
   return { instanceId, functionName, version, runtime, codeDir, memoryBytes, cpus, pidsLimit, ...(network ? { network } : {}) };
 }
 
-/** The defaults of function-model.ts (128Mi, 1 CPU) and the manager's pids limit. */
-const GENERIC_LIMITS = { memoryBytes: 128 * 1024 * 1024, cpus: 1, pidsLimit: 256 };
 
-function startError(spec: InstanceSpec, e: unknown, exit: ExitInfo): FaasError {
-  const tail = exit.stderrTail.trim();
-  if (e instanceof FaasError && (e.code === 'FUNCTION_ERROR' || e.code === 'DEPLOY_FAILED')) return e;
-  if (e instanceof FaasError && e.code === 'INSTANCE_TIMEOUT') {
-    return tail ? new FaasError('INSTANCE_TIMEOUT', e.message, { details: { ...e.details, stderr: tail } }) : e;
-  }
-  if (exit.reason === 'oom') return new FaasError('OUT_OF_MEMORY', `an instance of "${spec.functionName}" ran out of memory while starting`, { details: { stderr: exit.stderrTail } });
-  // A docker API failure says more than the exit of a container that never ran.
-  if (e instanceof FaasError && e.code === 'INSTANCE_CRASHED' && e.cause !== undefined && !tail) return e;
-  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
-  return new FaasError('INSTANCE_CRASHED', `an instance of "${spec.functionName}" ${how} while starting${tail ? `: ${tail.split('\n').slice(-3).join(' | ')}` : ''}`, {
-    details: { stderr: exit.stderrTail },
-    cause: e,
-  });
-}
 
 /** The first cgroup layout that has the container (v1 cgroupfs, v1 systemd, v2 systemd, v2 cgroupfs). */
 async function findCgroupFiles(id: string): Promise<{ memory: string; cpu: string; cpuUnit: 'ns' | 'usec' } | null> {
@@ -420,43 +397,18 @@ async function findCgroupFiles(id: string): Promise<{ memory: string; cpu: strin
   return null;
 }
 
-class ContainerInstance implements RunningInstance, GenericInstance {
-  /** Renamed to the pool's id when a generic container is specialised. */
-  id: string;
-  readonly runtime: RuntimeName;
-  startKind: 'cold' | 'prewarmed' = 'cold';
-  /** Generic containers only: the host directory bind-mounted read-only at /function. */
-  codeSlot: string | null = null;
+class ContainerInstance extends InstanceBase {
   readonly containerId: string;
-  private channel!: ShimChannel;
-  readonly exited: Promise<ExitInfo>;
-  private settle!: (info: ExitInfo) => void;
-  private settled = false;
   private watching = false;
   private observing: Promise<void> | null = null;
-  private killedByUs = false;
-  private stopping: Promise<void> | null = null;
   private cgroupFiles: Awaited<ReturnType<typeof findCgroupFiles>> = null;
 
   constructor(
-    spec: LaunchSpec,
+    parts: InstanceParts,
     private readonly container: Docker.Container,
-    private readonly listener: ShimListener,
-    private readonly hostDir: string,
-    private readonly logger: Logger,
-    private readonly forget: () => void,
   ) {
-    this.id = spec.instanceId;
-    this.runtime = spec.runtime;
+    super(parts);
     this.containerId = container.id;
-    this.exited = new Promise<ExitInfo>((resolve) => {
-      this.settle = (info) => {
-        if (this.settled) return;
-        this.settled = true;
-        if (info.stderrTail && logger.isLevelEnabled('debug')) logger.debug({ instance: this.id, stderr: info.stderrTail.trimEnd() }, 'instance stderr');
-        resolve(info);
-      };
-    });
   }
 
   /** Follows the container to its exit (call once it was started). */
@@ -478,11 +430,12 @@ class ContainerInstance implements RunningInstance, GenericInstance {
           await new Promise((r) => setTimeout(r, 250));
         }
       }
+      this.exitSeen = true;
       await this.observeExit(code);
     })();
   }
 
-  /** Why it ended: inspect (OOMKilled, ExitCode) and the stderr tail, then settle `exited`. */
+  /** Why it ended: inspect (OOMKilled, ExitCode) and the stderr tail, then report the exit. */
   private observeExit(waitCode: number | null): Promise<void> {
     this.observing ??= (async () => {
       let code = waitCode;
@@ -507,51 +460,10 @@ class ContainerInstance implements RunningInstance, GenericInstance {
       } catch {
         /* removed already */
       }
-      const reason: ExitReason = oom ? 'oom' : this.killedByUs ? 'killed' : this.stopping ? 'stopped' : 'crash';
-      this.settle({ reason, code, signal: signalOf(code), stderrTail });
+      if (stderrTail && this.logger.isLevelEnabled('debug')) this.logger.debug({ instance: this.id, stderr: stderrTail.trimEnd() }, 'instance stderr');
+      this.reportExit(oom, code, signalOf(code), stderrTail);
     })();
     return this.observing;
-  }
-
-  get gone(): Promise<unknown> {
-    return this.exited;
-  }
-
-  discard(): Promise<void> {
-    return this.stop();
-  }
-
-  private died(): Promise<never> {
-    const died = this.exited.then((exit): never => {
-      throw new FaasError('INSTANCE_CRASHED', `container exited (${exit.signal ?? exit.code}) before the shim was ready`);
-    });
-    died.catch(() => undefined);
-    return died;
-  }
-
-  /** Accept the shim's connection and wait for `ready`, raced against the container's exit. */
-  async connect(signal?: AbortSignal): Promise<void> {
-    const died = this.died();
-    const socket = await Promise.race([this.listener.nextConnection(signal), died]);
-    this.channel = new ShimChannel(socket);
-    await Promise.race([this.channel.ready, died]);
-    // No more connections are expected: a second one would be someone else's.
-    void this.listener.close();
-  }
-
-  invoke(req: InvokeRequest): Promise<InvokeResult> {
-    return this.channel.invoke(req);
-  }
-
-  /** Send `init` for the function (its code is at /function). */
-  async initialise(spec: InstanceSpec): Promise<void> {
-    await Promise.race([
-      this.channel.init(
-        { name: spec.functionName, version: spec.version, dir: CONTAINER_PATHS.codeDir, file: spec.file, ...(spec.handler ? { handler: spec.handler } : {}) },
-        spec.environment,
-      ),
-      this.died(),
-    ]);
   }
 
   /** docker update of a running container's limits (memory, CPU, pids). */
@@ -568,47 +480,29 @@ class ContainerInstance implements RunningInstance, GenericInstance {
     this.container.rename({ name }).catch((e: unknown) => this.logger.debug({ instance: this.id, err: dockerMessage(e) }, 'specialised container not renamed'));
   }
 
-  async kill(): Promise<ExitInfo> {
-    if (!this.settled) {
-      this.killedByUs = true;
-      try {
-        await this.container.kill({ signal: 'SIGKILL' });
-      } catch {
-        /* not running (never started, or already gone) */
-      }
-      if (this.watching) {
-        // Normally the wait returns within ~70 ms; never hang on an engine that lost it.
-        const done = await Promise.race([this.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 5000).unref())]);
-        if (!done) await this.observeExit(null);
-      } else {
-        await this.observeExit(null);
-      }
+  protected async killNow(): Promise<void> {
+    try {
+      await this.container.kill({ signal: 'SIGKILL' });
+    } catch {
+      /* not running (never started, or already gone) */
     }
-    return this.exited;
+    // Normally the wait returns within ~70 ms; never hang on an engine that lost it.
+    if (!this.watching || !(await settlesWithin(this.exited, 5000))) await this.observeExit(null);
   }
 
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      this.channel?.destroy();
-      await this.listener.close().catch(() => undefined);
-      try {
-        await this.container.remove({ force: true, v: true });
-      } catch (e) {
-        if (statusCode(e) !== 404) this.logger.warn({ instance: this.id, container: this.containerId, err: dockerMessage(e) }, 'container not removed');
-      }
-      // The wait returns once the container is gone; settle ourselves if the engine never says.
-      if (!this.watching) await this.observeExit(null);
-      const done = await Promise.race([this.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 2000).unref())]);
-      if (!done) this.settle({ reason: this.killedByUs ? 'killed' : 'stopped', code: null, signal: null, stderrTail: '' });
-      await fs.rm(this.hostDir, { recursive: true, force: true }).catch(() => undefined);
-      if (this.codeSlot) await fs.rm(this.codeSlot, { recursive: true, force: true }).catch(() => undefined);
-      this.forget();
-    })();
-    return this.stopping;
+  protected async release(): Promise<void> {
+    try {
+      await this.container.remove({ force: true, v: true });
+    } catch (e) {
+      if (statusCode(e) !== 404) this.logger.warn({ instance: this.id, container: this.containerId, err: dockerMessage(e) }, 'container not removed');
+    }
+    // The wait returns once the container is gone; report the end ourselves if the engine never says.
+    if (!this.watching) await this.observeExit(null);
+    if (!(await settlesWithin(this.exited, 2000))) this.reportExit(false, null, null, '');
   }
 
   async usage(): Promise<InstanceUsage | null> {
-    if (this.settled) return null;
+    if (this.isGone) return null;
     try {
       this.cgroupFiles ??= await findCgroupFiles(this.containerId);
       const files = this.cgroupFiles;

@@ -1,8 +1,7 @@
-// Process mode: each instance is a shim in its own sandbox (sandbox/launcher.ts) and cgroup
-// (sandbox/cgroups.ts), talking over a Unix socket in its own directory. Start-up follows
-// miniflare's runtime: "ready" is raced against exit so a crash at start is an error with the
-// start-up stderr, not a hang; a death is acted on once; stop = destroy the channel, kill the
-// whole cgroup, remove what was created.
+// Process mode: each instance is a shim in its own sandbox (launcher.ts) and cgroup
+// (cgroups.ts), talking over a Unix socket in its own directory. The lifecycle is
+// InstanceBase's; this file launches, kills (the whole cgroup and process group) and
+// releases (the cgroup).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
@@ -10,12 +9,13 @@ import path from 'node:path';
 import pidusage from 'pidusage';
 import type { Logger } from 'pino';
 import { FaasError } from '../../../errors.js';
-import type { Driver, DriverHealth, ExitInfo, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../../driver.js';
-import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed, type GenericInstance } from '../../pool/generic-pool.js';
+import type { Driver, DriverHealth, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../../driver.js';
+import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed } from '../generic-pool.js';
+import { GENERIC_LIMITS, InstanceBase, STDERR_TAIL_BYTES, settlesWithin, shimEnvironment, startError, type InstanceParts } from '../instance-base.js';
 import type { CgroupLimits, CgroupManager, InstanceCgroup } from './cgroups.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from './launcher.js';
-import { ShimChannel, listenForShim, type InvokeRequest, type InvokeResult, type ShimListener } from '../../protocol/shim-channel.js';
-import { startOrDiscard, withStartTimeout } from '../../pool/instance-start.js';
+import { listenForShim, type ShimListener } from '../../protocol/shim-channel.js';
+import { startOrDiscard, withStartTimeout } from '../instance-start.js';
 
 export interface ProcessDriverOptions {
   level: IsolationLevel;
@@ -59,23 +59,6 @@ function prepareShims(runtimesDir: string, runRoot: string, python: string): Rec
     return { python: { dir: path.join(runtimesDir, 'python'), flags: [], file: 'shim.py' }, node };
   }
 }
-const STDERR_TAIL_BYTES = 8192;
-/** The defaults of function-model.ts (128Mi, 1 CPU) and the manager's pids limit. */
-const GENERIC_LIMITS = { memoryBytes: 128 * 1024 * 1024, cpus: 1, pidsMax: 256 };
-
-/** Runtime switches in the clean environment (nothing is inherited from the daemon). */
-function baseEnv(runtime: RuntimeName, socket: string): Record<string, string> {
-  const env: Record<string, string> = { FAAS_SOCKET: socket, PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8' };
-  if (runtime === 'python') {
-    env.PYTHONDONTWRITEBYTECODE = '1';
-    env.PYTHONUNBUFFERED = '1';
-    env.PYTHONNOUSERSITE = '1';
-  } else {
-    env.NODE_ENV = 'production';
-  }
-  return env;
-}
-
 export class ProcessDriver implements Driver {
   readonly mode = 'process' as const;
   private readonly live = new Set<ProcessInstance>();
@@ -108,7 +91,7 @@ export class ProcessDriver implements Driver {
     return startOrDiscard(
       inst,
       () => withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`),
-      (e, exit) => startError(spec, e, exit),
+      (e, exit) => startError(spec.functionName, e, exit),
     );
   }
 
@@ -128,7 +111,7 @@ export class ProcessDriver implements Driver {
    */
   private startGeneric(runtime: RuntimeName): Promise<ProcessInstance> {
     // Created with the default function limits, so most specialisations write nothing.
-    return startInCodeSlot(this.opts.runRoot, runtime, (id, slot) => this.launch(id, runtime, slot, GENERIC_LIMITS, 'faas'));
+    return startInCodeSlot(this.opts.runRoot, runtime, (id, slot) => this.launch(id, runtime, slot, { memoryBytes: GENERIC_LIMITS.memoryBytes, cpus: GENERIC_LIMITS.cpus, pidsMax: GENERIC_LIMITS.pidsLimit }, 'faas'));
   }
 
   /** Give a generic instance its function: code, limits, environment, then init. */
@@ -179,19 +162,23 @@ export class ProcessDriver implements Driver {
         codeDir,
         instanceDir: hostDir,
         ...(cgroup ? { cgroup } : {}),
-        env: baseEnv(runtime, path.join(inside.instanceDir, 'shim.sock')),
+        env: shimEnvironment(runtime, path.join(inside.instanceDir, 'shim.sock'), '/usr/local/bin:/usr/bin:/bin'),
         uid: NOBODY,
         gid: NOBODY,
         hostname: hostname.slice(0, 63),
       });
       child = spawn(launch.command, launch.args, { env: launch.env, cwd: launch.cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      const inst = new ProcessInstance(id, runtime, inside.codeDir, child, cgroup, listener!, hostDir, this.opts.logger, () => this.live.delete(inst));
+      const inst: ProcessInstance = new ProcessInstance(
+        { id, runtime, codeDirInside: inside.codeDir, listener: listener!, hostDir, logger: this.opts.logger, forget: () => this.live.delete(inst) },
+        child,
+        cgroup,
+      );
       cleanup.length = 0; // the instance owns them now
       this.live.add(inst);
       return await startOrDiscard(
         inst,
         () => withStartTimeout(inst.connect(signal), this.opts.startTimeoutMs, `starting a ${runtime} instance`),
-        (e, exit) => startError({ functionName: hostname } as InstanceSpec, e, exit),
+        (e, exit) => startError(hostname, e, exit),
       );
     } catch (e) {
       if (child && child.exitCode === null && child.pid) {
@@ -214,140 +201,56 @@ export class ProcessDriver implements Driver {
   }
 }
 
-function startError(spec: InstanceSpec, e: unknown, exit: ExitInfo): FaasError {
-  if (e instanceof FaasError && (e.code === 'FUNCTION_ERROR' || e.code === 'INSTANCE_TIMEOUT')) return e;
-  if (exit.reason === 'oom') return new FaasError('OUT_OF_MEMORY', `an instance of "${spec.functionName}" ran out of memory while starting`, { details: { stderr: exit.stderrTail } });
-  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
-  return new FaasError('INSTANCE_CRASHED', `an instance of "${spec.functionName}" ${how} while starting${exit.stderrTail ? `: ${exit.stderrTail.trim().split('\n').slice(-3).join(' | ')}` : ''}`, {
-    details: { stderr: exit.stderrTail },
-    cause: e,
-  });
-}
 
-class ProcessInstance implements RunningInstance, GenericInstance {
-  /** Renamed to the pool's id when a generic instance is specialised. */
-  id: string;
+class ProcessInstance extends InstanceBase {
   readonly pid: number | undefined;
-  private channel!: ShimChannel;
-  readonly exited: Promise<ExitInfo>;
-  startKind: 'cold' | 'prewarmed' = 'cold';
-  /** Generic instances only: the host directory bound read-only at /function. */
-  codeSlot: string | null = null;
-  private stderrTail = '';
-  private killedByUs = false;
-  private stopping: Promise<void> | null = null;
 
   constructor(
-    id: string,
-    readonly runtime: RuntimeName,
-    private readonly codeDirInside: string,
+    parts: InstanceParts,
     private readonly child: ChildProcess,
     readonly cgroup: InstanceCgroup | null,
-    private readonly listener: ShimListener,
-    private readonly hostDir: string,
-    private readonly logger: Logger,
-    private readonly forget: () => void,
   ) {
-    this.id = id;
+    super(parts);
+    const logger = parts.logger;
     this.pid = child.pid;
+    let stderrTail = '';
     child.stderr!.on('data', (d: Buffer) => {
-      this.stderrTail = (this.stderrTail + d.toString()).slice(-STDERR_TAIL_BYTES);
+      stderrTail = (stderrTail + d.toString()).slice(-STDERR_TAIL_BYTES);
       if (logger.isLevelEnabled('debug')) logger.debug({ instance: this.id, stderr: d.toString().trimEnd() }, 'instance stderr');
     });
     child.stdout!.on('data', (d: Buffer) => {
       if (logger.isLevelEnabled('debug')) logger.debug({ instance: this.id, stdout: d.toString().trimEnd() }, 'instance stdout');
     });
-    this.exited = new Promise<ExitInfo>((resolve) => {
-      const done = async (code: number | null, signal: NodeJS.Signals | null) => {
-        // OOM first: the kernel's kill looks like any SIGKILL from outside.
-        const oom = this.cgroup ? await this.cgroup.oomKilled().catch(() => false) : false;
-        const reason = oom ? 'oom' : this.killedByUs ? 'killed' : this.stopping ? 'stopped' : 'crash';
-        resolve({ reason, code, signal, stderrTail: this.stderrTail });
-      };
-      child.once('exit', (code, signal) => void done(code, signal));
-      child.once('error', (err) => {
-        this.stderrTail += `\nspawn failed: ${err.message}`;
-        void done(null, null);
-      });
+    const done = async (code: number | null, signal: NodeJS.Signals | null) => {
+      this.exitSeen = true;
+      // OOM first: the kernel's kill looks like any SIGKILL from outside.
+      const oom = this.cgroup ? await this.cgroup.oomKilled().catch(() => false) : false;
+      this.reportExit(oom, code, signal, stderrTail);
+    };
+    child.once('exit', (code, signal) => void done(code, signal));
+    child.once('error', (err) => {
+      stderrTail += `\nspawn failed: ${err.message}`;
+      void done(null, null);
     });
   }
 
-  get gone(): Promise<unknown> {
-    return this.exited;
-  }
-
-  discard(): Promise<void> {
-    return this.stop();
-  }
-
-  private died(): Promise<never> {
-    const died = this.exited.then((exit): never => {
-      throw new FaasError('INSTANCE_CRASHED', `shim exited (${exit.signal ?? exit.code}) before it was ready`);
-    });
-    died.catch(() => undefined);
-    return died;
-  }
-
-  /** Accept the shim's connection and wait for `ready`, raced against its exit. */
-  async connect(signal?: AbortSignal): Promise<void> {
-    const died = this.died();
-    const socket = await Promise.race([this.listener.nextConnection(signal), died]);
-    this.channel = new ShimChannel(socket);
-    await Promise.race([this.channel.ready, died]);
-    // No more connections are expected: a second one would be someone else's.
-    void this.listener.close();
-  }
-
-  invoke(req: InvokeRequest): Promise<InvokeResult> {
-    return this.channel.invoke(req);
-  }
-
-  /** Send `init` for the function (its code is at codeDirInside). */
-  async initialise(spec: InstanceSpec): Promise<void> {
-    await Promise.race([
-      this.channel.init(
-        { name: spec.functionName, version: spec.version, dir: this.codeDirInside, file: spec.file, ...(spec.handler ? { handler: spec.handler } : {}) },
-        spec.environment,
-      ),
-      this.died(),
-    ]);
-  }
-
-  async kill(): Promise<ExitInfo> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.killedByUs = true;
-      if (this.cgroup) await this.cgroup.killAll().catch(() => undefined);
-      try {
-        // The process group: the trampoline/bwrap and everything under it.
-        if (this.child.pid) process.kill(-this.child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
+  protected async killNow(): Promise<void> {
+    if (this.cgroup) await this.cgroup.killAll().catch(() => undefined);
+    try {
+      // The process group: the trampoline/bwrap and everything under it.
+      if (this.child.pid) process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
     }
-    return this.exited;
   }
 
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      this.channel?.destroy();
-      // Closing the socket ends the shim (it exits on EOF); give it a moment, then kill.
-      const gone = await Promise.race([this.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 500).unref())]);
-      if (!gone) {
-        if (this.cgroup) await this.cgroup.killAll().catch(() => undefined);
-        try {
-          if (this.child.pid) process.kill(-this.child.pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-        await this.exited;
-      }
-      await this.listener.close().catch(() => undefined);
-      if (this.cgroup) await this.cgroup.remove().catch((e) => this.logger.warn({ instance: this.id, err: (e as Error).message }, 'cgroup not removed'));
-      await fs.rm(this.hostDir, { recursive: true, force: true }).catch(() => undefined);
-      if (this.codeSlot) await fs.rm(this.codeSlot, { recursive: true, force: true }).catch(() => undefined);
-      this.forget();
-    })();
-    return this.stopping;
+  protected async release(): Promise<void> {
+    // The shim exits on EOF of its socket; give it a moment, then kill.
+    if (!(await settlesWithin(this.exited, 500))) {
+      await this.killNow();
+      await this.exited;
+    }
+    if (this.cgroup) await this.cgroup.remove().catch((e) => this.logger.warn({ instance: this.id, err: (e as Error).message }, 'cgroup not removed'));
   }
 
   async usage(): Promise<InstanceUsage | null> {
