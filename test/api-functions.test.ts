@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import { ADMIN, DEMO, startTestDaemon } from './helpers/daemon.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../src/config/load.js';
+import { ADMIN, DEMO, startTestDaemon, tempDir } from './helpers/daemon.js';
 
 const hello = {
   name: 'hello-world',
@@ -82,7 +86,7 @@ describe('function API', () => {
     [{ ...hello, config: { timeout: 'soon' } }, 'config.timeout'],
     [{ ...hello, config: { memory: '12 parsecs' } }, 'config.memory'],
     [{ ...hello, config: { cpu_limit: 'fast' } }, 'config.cpu_limit'],
-    [{ ...hello, config: { execution_mode: 'vm' } }, 'config.execution_mode'],
+    [{ ...hello, config: { execution_mode: 'VM!' } }, 'config.execution_mode'],
     [{ ...hello, config: { min_instances: 5, max_instances: 2 } }, 'config.min_instances'],
     [{ ...hello, config: { dependencies: ['--index-url=http://evil'] } }, 'config.dependencies[0]'],
     [{ ...hello, config: { environment: { 'BAD-NAME': 'x' } } }, 'config.environment.BAD-NAME'],
@@ -96,6 +100,13 @@ describe('function API', () => {
     expect(res.json().error).toBe('BadRequest');
     expect(res.json().field).toBe(field);
     expect(res.json().message).toContain(field);
+  });
+
+  it('a well-formed execution mode this daemon has no driver for is 422 naming the field', async () => {
+    const d = await startTestDaemon();
+    const res = await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { ...hello, config: { execution_mode: 'vm' } } });
+    expect(res.statusCode).toBe(422);
+    expect(res.json()).toMatchObject({ error: 'DeployFailed', field: 'config.execution_mode' });
   });
 
   it('malformed JSON is 400 naming the body', async () => {
@@ -123,6 +134,51 @@ describe('function API', () => {
     const d = await startTestDaemon({ config: { system: { max_code_size: 2048 } } });
     const res = await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { ...hello, code: '#'.repeat(200_000) } });
     expect(res.statusCode).toBe(413);
+  });
+});
+
+describe('one function schema for the API, faas_config.yaml and the registry', () => {
+  // [config, key path below the config, the YAML entry's config lines, line of the bad key]
+  it.each([
+    [{ memory: 'lots' }, 'memory', '    memory: lots', 4],
+    [{ timeout: -1 }, 'timeout', '    timeout: -1', 4],
+    [{ environment: { '1BAD': 'x' } }, 'environment.1BAD', '    environment:\n      1BAD: x', 5],
+    [{ dependencies: ['--pre'] }, 'dependencies[0]', '    dependencies:\n      - --pre', 5],
+    [{ colour: 'blue' }, 'colour', '    colour: blue', 4],
+  ])('%j gets the same field and explanation from the API and from the YAML file', async (config, key, yamlLines, line) => {
+    const d = await startTestDaemon();
+    const res = await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { name: 'hello', code: 'def handle(r): return 1', config } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().field).toBe(`config.${key}`);
+    const apiMessage: string = res.json().message;
+    expect(apiMessage.startsWith(`config.${key}: `)).toBe(true);
+    const explanation = apiMessage.slice(`config.${key}: `.length);
+    expect(explanation).toMatch(/expected /);
+
+    const file = path.join(tempDir(), 'faas_config.yaml');
+    fs.writeFileSync(file, `functions:\n  hello:\n    code: "def handle(r): return 1"\n${yamlLines}\n`);
+    expect(() => loadConfig({ file, env: {} })).toThrow(`${file}:${line}: function "hello": functions.hello.${key}: ${explanation}`);
+  });
+
+  it('a registry row whose config no longer validates is left out of the list, reported, and named on read', async () => {
+    const d = await startTestDaemon();
+    for (const name of ['good', 'spoilt']) {
+      const res = await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { name, code: 'def handle(r): return 1' } });
+      expect(res.statusCode).toBe(201);
+    }
+    const db = new Database(d.config.system.registry_path);
+    db.prepare(`UPDATE functions SET config = json_set(config, '$.memory', 'lots') WHERE name = 'spoilt'`).run();
+    db.close();
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const list = await d.app.inject({ method: 'GET', url: '/functions', headers: DEMO });
+    expect(list.statusCode).toBe(200);
+    expect(list.json().functions.map((f: { name: string }) => f.name)).toEqual(['good']);
+    expect(String(warn.mock.calls[0]?.[0])).toContain('function "spoilt" (version 1) no longer validates: config.memory: got "lots", expected a size');
+    warn.mockRestore();
+    const one = await d.app.inject({ method: 'GET', url: '/functions/spoilt', headers: DEMO });
+    expect(one.statusCode).toBe(500);
+    expect(one.json()).toMatchObject({ error: 'ConfigInvalid', function: 'spoilt' });
+    expect(one.json().message).toContain('config.memory: got "lots"');
   });
 });
 

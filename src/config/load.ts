@@ -14,6 +14,7 @@ import {
   validateHandler,
   type FunctionConfig,
 } from '../model/function-model.js';
+import { configShapeProblem, problemError } from '../model/function-schema.js';
 import type { RuntimeName } from '../execution/driver.js';
 import {
   DEMO_KEYS,
@@ -247,7 +248,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   };
   if (rateLimit.default.burst === undefined) rateLimit.default.burst = Math.max(1, Math.ceil(rateLimit.default.rps * 2));
 
-  // functions: each checked with the same validator as the API, errors located in the file.
+  // functions: the config keys checked with the API's schema, errors located in the file.
   const declaredRaw = (raw.functions ?? {}) as Record<string, Record<string, unknown>>;
   const declared: DeclaredFunctionSpec[] = [];
   for (const [name, decl] of Object.entries(declaredRaw)) {
@@ -260,12 +261,14 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       const handler = validateHandler(decl.handler, `functions.${name}.handler`);
       const code = validateCode(readDeclaredCode(name, decl, runtime, baseDir, where), `functions.${name}.code`);
       const { runtime: _r, handler: _h, code: _c, path: _p, ...configPart } = decl;
-      const config = mergeConfig(defaultConfig(system.default_mode), configPart, `functions.${name}.`);
+      const problem = configShapeProblem(configPart);
+      if (problem) throw problemError(`functions.${name}`, problem);
+      const config = mergeConfig(defaultConfig(system.default_mode), configPart, `functions.${name}`);
       declared.push({ name, runtime, handler, code, config });
     } catch (e) {
       if (e instanceof FaasError && e.code === 'BAD_REQUEST') {
         const field = String(e.details.field ?? '');
-        const segs = field.split('.').filter(Boolean);
+        const segs = field.split(/[.[\]]/).filter(Boolean);
         const line = doc ? lineOf(doc, lc, segs) : null;
         throw new ConfigError(`${display}${line === null ? '' : `:${line}`}: function "${name}": ${e.message}`);
       }

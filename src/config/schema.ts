@@ -124,7 +124,7 @@ const rateLimitSchema = {
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'warning', 'error', 'DEBUG', 'INFO', 'WARN', 'WARNING', 'ERROR'];
 
-/** JSON schema of the file. Function entries are checked further by function-model.ts. */
+/** JSON schema of the file. A function entry's other keys are its config: model/function-schema.ts. */
 export const configFileSchema = {
   type: 'object',
   additionalProperties: false,

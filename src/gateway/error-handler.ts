@@ -1,12 +1,18 @@
 // The one place where errors become HTTP answers (DESIGN.md's error contract).
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_INFO, FaasError } from '../errors.js';
+import { explain } from '../model/function-schema.js';
 
 interface ValidationItem {
   keyword: string;
   instancePath: string;
   params: Record<string, unknown>;
   message?: string;
+  /** Set by Ajv on a failed `propertyNames` check: the offending key. */
+  propertyName?: string;
+  /** With Ajv's `verbose` (the function schema's): the failing node and value. */
+  parentSchema?: unknown;
+  data?: unknown;
 }
 
 /** `/config/timeout` + keyword params -> `config.timeout`. */
@@ -14,11 +20,16 @@ export function fieldOf(v: ValidationItem, context?: string): string {
   const segs = v.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (v.keyword === 'required') segs.push(String(v.params.missingProperty));
   if (v.keyword === 'additionalProperties') segs.push(String(v.params.additionalProperty));
+  if (v.propertyName !== undefined) segs.push(v.propertyName);
   const field = segs.map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s}`)).join('').replace(/^\./, '');
   return field || context || 'body';
 }
 
 function validationMessage(v: ValidationItem, field: string): string {
+  // A schema node that says what it expects (the function config's) explains itself, in the
+  // same words as faas_config.yaml's loader.
+  const detail = explain(v);
+  if (detail !== null) return `${field}: ${detail}`;
   switch (v.keyword) {
     case 'required':
       return `${field} is required`;

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { FaasError } from '../errors.js';
 import type { RuntimeName } from '../execution/driver.js';
 import type { FunctionConfig, FunctionRecord } from '../model/function-model.js';
+import { configShapeProblem, fieldName, instanceBoundsProblem } from '../model/function-schema.js';
 import { migrate } from './migrations.js';
 
 interface Row {
@@ -20,12 +21,28 @@ interface Row {
 }
 
 function toRecord(r: Row): FunctionRecord {
+  // A row written by an older faasd, or edited by hand, may not match today's schema: say which
+  // field, rather than hand a bad config to the pool.
+  let config: FunctionConfig;
+  try {
+    config = JSON.parse(r.config) as FunctionConfig;
+  } catch {
+    config = r.config as unknown as FunctionConfig; // not JSON: the schema reports "expected an object"
+  }
+  const problem = configShapeProblem(config) ?? instanceBoundsProblem(config);
+  if (problem) {
+    throw new FaasError(
+      'CONFIG_INVALID',
+      `registry row of function "${r.name}" (version ${r.version}) no longer validates: ${fieldName('config', problem.path)}: ${problem.detail}; delete the function and deploy it again`,
+      { details: { function: r.name } },
+    );
+  }
   return {
     name: r.name,
     runtime: r.runtime as RuntimeName,
     handler: r.handler,
     code: r.code,
-    config: JSON.parse(r.config) as FunctionConfig,
+    config,
     version: r.version,
     source: r.source as 'api' | 'yaml',
     created_at: r.created_at,
@@ -38,7 +55,14 @@ export class RegistryStore {
   private readonly stmts;
   private closed = false;
 
-  constructor(readonly file: string) {
+  /** Rows list() left out, already reported (once each). */
+  private readonly reported = new Set<string>();
+
+  /** `onInvalidRow`: told once about each row list() leaves out (default: a process warning). */
+  constructor(
+    readonly file: string,
+    private readonly onInvalidRow: (message: string) => void = (m) => process.emitWarning(m, { code: 'FAASD_REGISTRY_ROW' }),
+  ) {
     fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     this.db = new Database(file);
     // WAL: readers never block the writer; NORMAL sync is durable across process crashes.
@@ -74,8 +98,20 @@ export class RegistryStore {
     return row ? toRecord(row) : null;
   }
 
+  /** Every row whose config validates; one that does not is reported, not fatal to the list. */
   list(): FunctionRecord[] {
-    return this.stmts.list.all().map(toRecord);
+    const out: FunctionRecord[] = [];
+    for (const row of this.stmts.list.all()) {
+      try {
+        out.push(toRecord(row));
+      } catch (e) {
+        if (!(e instanceof FaasError)) throw e;
+        const key = `${row.name}@${row.version}`;
+        if (!this.reported.has(key)) this.onInvalidRow(e.message);
+        this.reported.add(key);
+      }
+    }
+    return out;
   }
 
   insert(rec: FunctionRecord): void {

@@ -1,7 +1,8 @@
 // /functions: create, list, read, update, delete. Bodies are JSON only (415 otherwise);
-// shape is checked by schema here, meaning by registry/function-model.ts.
+// shape is checked by schema here (`config` by model/function-schema.ts), meaning by the registry.
 import type { FastifyInstance } from 'fastify';
 import type { FunctionRecord } from '../../model/function-model.js';
+import { FUNCTION_CONFIG_SCHEMA_ID, compileWithFunctionSchema } from '../../model/function-schema.js';
 import type { AppDeps } from '../app.js';
 
 const nameParams = {
@@ -15,7 +16,7 @@ const bodyProps = {
   code: { type: 'string' },
   runtime: { type: 'string' },
   handler: { type: ['string', 'null'] },
-  config: { type: 'object' },
+  config: { $ref: FUNCTION_CONFIG_SCHEMA_ID },
 } as const;
 
 const createBody = { type: 'object', required: ['name', 'code'], additionalProperties: false, properties: bodyProps } as const;
@@ -38,6 +39,8 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
   // JSON only on these routes: text/plain would otherwise be parsed and then fail as "not an object".
   app.removeContentTypeParser('text/plain');
   const bodyLimit = deps.config.system.max_code_size * 2 + 64 * 1024;
+  // The function schema's Ajv: it knows the config schema, its formats, and says what it expects.
+  app.setValidatorCompiler(compileWithFunctionSchema);
 
   const details = (rec: FunctionRecord) => ({
     ...summary(rec),

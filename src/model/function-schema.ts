@@ -1,0 +1,113 @@
+// The one description of a function's config: a JSON schema compiled once, used by the API
+// (route bodies, through Fastify), faas_config.yaml (declared functions) and the registry
+// (rows read back). Each schema node says what it expects in `expected`, so a bad field is
+// explained in the same words wherever it came from. What a schema cannot say (min <= max
+// across two fields) is the one small check below it.
+import { Ajv } from 'ajv';
+import { badRequest } from '../errors.js';
+import type { FunctionConfig } from './function-model.js';
+
+const MEMORY_RE = /^([0-9]+(?:\.[0-9]+)?)\s*(Ki|Mi|Gi|K|M|G|k)?$/;
+const CPU_RE = /^(?:([0-9]+)m|([0-9]+(?:\.[0-9]+)?))$/;
+const MEMORY_UNITS: Record<string, number> = { '': 1, k: 1e3, K: 1e3, M: 1e6, G: 1e9, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+
+/** "128Mi" -> bytes. Plain numbers are bytes; K/M/G are powers of 1000, Ki/Mi/Gi of 1024. */
+export function parseMemory(value: string): number | null {
+  const m = MEMORY_RE.exec(value.trim());
+  return m ? Math.floor(Number(m[1]) * (MEMORY_UNITS[m[2] ?? ''] ?? 1)) : null;
+}
+
+/** "100m" -> 0.1, "0.5" -> 0.5, "2" -> 2. */
+export function parseCpu(value: string): number | null {
+  const m = CPU_RE.exec(value.trim());
+  if (!m) return null;
+  return m[1] !== undefined ? Number(m[1]) / 1000 : Number(m[2]);
+}
+
+export const FUNCTION_CONFIG_SCHEMA_ID = 'faasd:function-config';
+
+const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, verbose: true, keywords: ['expected'] });
+const within = (v: number | null, min: number, max: number) => v !== null && v >= min && v <= max;
+ajv.addFormat('memory-size', { type: 'string', validate: (s) => within(parseMemory(s), 16 * 1024 ** 2, 64 * 1024 ** 3) });
+ajv.addFormat('cpu-cores', { type: 'string', validate: (s) => within(parseCpu(s), 0.01, 64) });
+
+/** Every key optional: a create is merged over the defaults, an update over the current config. */
+export const functionConfigSchema = {
+  $id: FUNCTION_CONFIG_SCHEMA_ID,
+  type: 'object',
+  expected: 'an object of function settings',
+  additionalProperties: false,
+  properties: {
+    // Any registered driver's name; whether this daemon has it is the deploy path's answer (422).
+    execution_mode: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,31}$', expected: 'the name of an execution mode such as "process" or "container"' },
+    timeout: { type: 'number', exclusiveMinimum: 0, maximum: 3600, expected: 'a number of seconds above 0 and at most 3600' },
+    memory: { type: 'string', format: 'memory-size', expected: 'a size such as "128Mi" or "1Gi", from 16Mi to 64Gi' },
+    cpu_limit: { type: ['string', 'number'], format: 'cpu-cores', minimum: 0.01, maximum: 64, expected: 'CPU cores such as "100m", "0.5" or "2", from 0.01 to 64' },
+    dependencies: {
+      type: 'array',
+      maxItems: 100,
+      expected: 'a list of at most 100 package specs',
+      // A spec starting with "-" would be read as an installer option (--index-url, --pre ...).
+      items: { type: 'string', maxLength: 512, pattern: '^(?!-)[^\\r\\n\\x00]+$', expected: 'a package spec: not empty, not starting with "-", one line' },
+    },
+    environment: {
+      type: 'object',
+      maxProperties: 100,
+      expected: 'an object of at most 100 NAME: "value" pairs',
+      propertyNames: { pattern: '^(?!FAAS_)[A-Za-z_][A-Za-z0-9_]*$', expected: 'a variable name matching [A-Za-z_][A-Za-z0-9_]* and not starting with FAAS_' },
+      additionalProperties: { type: ['string', 'number', 'boolean'], maxLength: 8192, pattern: '^[^\\x00]*$', expected: 'a string of at most 8192 characters without NUL' },
+    },
+    min_instances: { type: 'integer', minimum: 0, maximum: 1000, expected: 'an integer from 0 to 1000, at most max_instances' },
+    max_instances: { type: 'integer', minimum: 1, maximum: 1000, expected: 'an integer from 1 to 1000' },
+    network: { enum: ['none', 'bridge'], expected: '"none" or "bridge" (container mode)' },
+    max_concurrency: { type: 'integer', minimum: 0, maximum: 100_000, expected: 'an integer from 0 (bounded only by max_instances) to 100000' },
+  },
+} as const;
+
+const validateConfig = ajv.compile(functionConfigSchema);
+
+/** Fastify's validatorCompiler for routes whose schemas `$ref` FUNCTION_CONFIG_SCHEMA_ID. */
+export const compileWithFunctionSchema = ({ schema }: { schema: object }) => ajv.compile(schema);
+
+/** What the failing schema node expects, after the field name; null if the node does not say. */
+export function explain(err: { keyword: string; parentSchema?: unknown; data?: unknown }): string | null {
+  const node = err.parentSchema as { expected?: unknown; properties?: object } | undefined;
+  if (typeof node?.expected !== 'string') return null;
+  if (err.keyword === 'additionalProperties') return `not a known setting, expected one of ${Object.keys(node.properties ?? {}).join(', ')}`;
+  const got = JSON.stringify(err.data) ?? String(err.data);
+  return `got ${got.length > 80 ? `${got.slice(0, 77)}...` : got}, expected ${node.expected}`;
+}
+
+export interface ConfigProblem {
+  /** Keys below the config: ["environment", "1BAD"], ["dependencies", "0"]. */
+  path: string[];
+  /** `got "lots", expected a size such as ...` */
+  detail: string;
+}
+
+/** The first problem with a (partial) config's shape, or null when it matches the schema. */
+export function configShapeProblem(config: unknown): ConfigProblem | null {
+  if (validateConfig(config)) return null;
+  const err = validateConfig.errors![0]!;
+  const path = err.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (err.keyword === 'additionalProperties') path.push(String(err.params.additionalProperty));
+  if (err.propertyName !== undefined) path.push(err.propertyName);
+  return { path, detail: explain(err) ?? err.message ?? 'is not valid' };
+}
+
+/** The check across fields, on a whole (merged) config. */
+export function instanceBoundsProblem(config: Pick<FunctionConfig, 'min_instances' | 'max_instances'>): ConfigProblem | null {
+  if (!(config.min_instances > config.max_instances)) return null;
+  return { path: ['min_instances'], detail: `got ${config.min_instances}, expected at most max_instances (${config.max_instances})` };
+}
+
+/** `config` + ["dependencies", "0"] -> `config.dependencies[0]`. */
+export function fieldName(prefix: string, path: readonly string[]): string {
+  return path.reduce((out, s) => (/^\d+$/.test(s) ? `${out}[${s}]` : out ? `${out}.${s}` : s), prefix);
+}
+
+/** A 400 naming the field under `prefix` ("config", "functions.<name>"). */
+export function problemError(prefix: string, p: ConfigProblem) {
+  const field = fieldName(prefix, p.path);
+  return badRequest(field, `${field}: ${p.detail}`);
+}
