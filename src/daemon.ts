@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { LoadedConfig } from './config/load.js';
 import { buildApp } from './gateway/app.js';
+import type { DriverFactory } from './execution/driver.js';
 import { removeRunDir } from './execution/run-dir.js';
 import { setUpExecution, type ExecutionOptions } from './execution/setup.js';
 import type { ExecutionManager } from './execution/manager.js';
@@ -34,6 +35,8 @@ export interface StartOptions {
   engineRetryMs?: number;
   /** Interval of the background engine probe behind /health (tests: slower or faster). */
   engineProbeMs?: number;
+  /** Drivers beyond the built-in ones (a test's in-process driver). */
+  drivers?: readonly DriverFactory[];
 }
 
 export async function startDaemon(config: LoadedConfig, opts: StartOptions = {}): Promise<Daemon> {
@@ -64,7 +67,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     const code = new CodeStore(config.system.function_storage_path);
     // The observer reads instance state from the manager at scrape time; the manager feeds it events.
     let observability: Observability | null = null;
-    const { manager, watchEngine, runRoot } = await setUpExecution(config, logger, {
+    const { manager, watchLateDrivers, runRoot } = await setUpExecution(config, logger, {
       observer: {
         invocation: (e) => observability!.invocation(e),
         functionLogs: (f, r, l) => observability!.functionLogs(f, r, l),
@@ -73,6 +76,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       ...(opts.docker ? { docker: opts.docker } : {}),
       ...(opts.engineRetryMs !== undefined ? { engineRetryMs: opts.engineRetryMs } : {}),
       ...(opts.engineProbeMs !== undefined ? { engineProbeMs: opts.engineProbeMs } : {}),
+      ...(opts.drivers ? { drivers: opts.drivers } : {}),
     });
     observability = new Observability(manager);
     closers.push(() => removeRunDir(runRoot));
@@ -89,12 +93,13 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     // Pools for every registered function; min_instances start warming now.
     for (const rec of functions.list()) await manager.deployed(rec, functions.codeDir(rec));
     manager.startPrewarming();
-    // An engine that answers after boot brings container mode up then, with the pools of the
-    // container functions registered meanwhile (their min_instances start).
-    const stopWatching = watchEngine?.(async () => {
-      for (const rec of functions.list()) if (rec.config.execution_mode === 'container') await manager.deployed(rec, functions.codeDir(rec));
-    });
-    if (stopWatching) closers.push(stopWatching);
+    // A mode that comes up after boot (a Docker engine that answers late) gets the pools of its
+    // functions registered meanwhile (their min_instances start).
+    closers.push(
+      watchLateDrivers(async (mode) => {
+        for (const rec of functions.list()) if (rec.config.execution_mode === mode) await manager.deployed(rec, functions.codeDir(rec));
+      }),
+    );
 
     const app = await buildApp({ config, functions, logger, execution: manager, observability });
     let appClosing: Promise<void> | null = null;

@@ -1,11 +1,11 @@
 // Strict isolation, observed from inside a running function (what a hostile function sees).
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { runBase } from '../src/execution/run-dir.js';
 import { daemonId } from '../src/execution/setup.js';
 import { startTestDaemon as startBase } from './helpers/daemon.js';
-import { deploy, invoke, isRoot, waitFor } from './helpers/functions.js';
+import { deploy, invoke, isRoot } from './helpers/functions.js';
 
 if (!isRoot) console.warn('strict isolation suite skipped: needs root (CI runs it as root)');
 
@@ -70,7 +70,9 @@ describe.skipIf(!isRoot).each([
 ] as const)('strict isolation from inside a function, on %s', (_kind, extra) => {
   const startTestDaemon = async (opts: Parameters<typeof startBase>[0] = {}) => {
     const d = await startBase({ ...opts, config: { ...(opts.config ?? {}), ...extra } });
-    if ('prewarm' in extra) await waitFor(() => d.manager.prewarmed('process', 'python') === 1 && d.manager.prewarmed('process', 'node') === 1, 'pre-warmed instances');
+    if ('prewarm' in extra) {
+      await vi.waitFor(() => expect([d.manager.prewarmed('process', 'python'), d.manager.prewarmed('process', 'node')], 'pre-warmed instances').toEqual([1, 1]), { timeout: 10_000 });
+    }
     return d;
   };
   const expectStart = (res: { headers: Record<string, unknown> }) => expect(res.headers['x-faas-start']).toBe('prewarm' in extra ? 'prewarmed' : 'cold');
@@ -199,8 +201,8 @@ def handle(r):
     }
     // Nothing landed in the instance's host directory, and the host's disk did not shrink by the
     // 64 MB a single successful write would have taken (other tests may write a little meanwhile).
-    for (const inst of fs.readdirSync(path.join(runDir, 'processes'))) {
-      const dir = path.join(runDir, 'processes', inst);
+    for (const inst of fs.readdirSync(path.join(runDir, 'process'))) {
+      const dir = path.join(runDir, 'process', inst);
       if (!fs.statSync(dir).isDirectory() || inst.startsWith('.')) continue;
       // A pre-warmed instance's code slot holds the function's own files, bound read-only.
       const expected = inst.endsWith('.code') ? ['main.py'] : ['shim.sock'];

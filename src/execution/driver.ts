@@ -1,9 +1,13 @@
 // The contract between the pool (which knows nothing of processes or containers) and the
-// two drivers (which know nothing of queues, round-robin or TTLs).
+// drivers (which know nothing of queues, round-robin or TTLs), and how a driver is built.
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
 import type { InvokeRequest, InvokeResult } from './protocol/shim-channel.js';
 
-export type ExecutionMode = 'process' | 'container';
-export type RuntimeName = 'python' | 'node';
+import type { ExecutionMode, RuntimeName } from '../model/runtime.js';
+
+export type { ExecutionMode, RuntimeName };
 
 /** Everything a driver needs to start one instance of one function version. */
 export interface InstanceSpec {
@@ -93,6 +97,56 @@ export interface Driver {
   startPrewarming?(): void;
   /** Ready generic instances of a runtime. */
   prewarmed?(runtime: RuntimeName): number;
+  /**
+   * Deploy-time check that a version's code loads (syntax, handler), without running it and
+   * never in the daemon's process; throws DEPLOY_FAILED. One driver that can sandbox offers it.
+   */
+  checkCode?(runtime: RuntimeName, codeDir: string, file: string, handler: string | null): Promise<void>;
   /** Stop everything this driver started; idempotent. */
   close(): Promise<void>;
+}
+
+/** What a driver is built from (setup.ts hands every registered driver the same). */
+export interface DriverContext {
+  config: LoadedConfig;
+  logger: Logger;
+  /** Stable per registry: labels and names that let a restarted daemon find its leftovers. */
+  daemonId: string;
+  /** The driver's own directory under the daemon's run directory (created, empty). */
+  runRoot: string;
+  /** The repo's runtimes/ directory (the shims). */
+  runtimesDir: string;
+  /** Host interpreters found at boot (absent: that runtime cannot run on the host). */
+  interpreters: Partial<Record<RuntimeName, { path: string; version: string }>>;
+  /** Test and tuning hooks (the Docker client, probe intervals). */
+  options: DriverOptions;
+}
+
+export interface DriverOptions {
+  /** Container mode: the engine's API client (default: DOCKER_HOST or the default socket). */
+  docker?: Docker;
+  /** Container mode: first re-probe of an engine unreachable at boot, ms (doubles up to 60 s). */
+  engineRetryMs?: number;
+  /** Container mode: interval of the background engine and image probe behind /health, ms. */
+  engineProbeMs?: number;
+}
+
+/** A driver as built at boot: ready, or why not (and, for a mode that can come up later, how to watch for it). */
+export type DriverBuild =
+  | { driver: Driver }
+  | {
+      unavailable: string;
+      /** Keeps looking; calls `attach` with the driver once it can run. Returns the stop function. */
+      watch?: (attach: (driver: Driver) => Promise<boolean>) => () => void;
+    };
+
+/**
+ * One kind of driver. Adding one (Firecracker, gVisor, WASM) is a folder under drivers/ that
+ * exports a factory, and one line in drivers/index.ts (docs/drivers.md).
+ */
+export interface DriverFactory {
+  /** The name functions use in `execution_mode` and the config in `default_mode`. */
+  readonly mode: ExecutionMode;
+  /** Build it, or say why this host cannot run it. May throw: that is "unavailable" too. */
+  create(ctx: DriverContext): Promise<DriverBuild>;
 }

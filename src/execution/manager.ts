@@ -9,7 +9,6 @@ import type { FunctionLifecycle } from '../registry/function-service.js';
 import { cpuCores, entryFile, memoryBytes, type FunctionRecord } from '../model/function-model.js';
 import type { ExecutionApi, InstanceCounts } from './api.js';
 import type { DependencyInstaller } from '../deploy/dependencies.js';
-import type { CodeChecker } from './drivers/process/code-check.js';
 import type { Driver, DriverHealth, ExecutionMode, ExitInfo, InstanceUsage } from './driver.js';
 import { CapacityGate } from './pool/capacity.js';
 import { FunctionPool, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool/pool.js';
@@ -33,12 +32,11 @@ export interface InstanceInfo {
 
 export interface ManagerOptions {
   config: LoadedConfig;
-  drivers: Partial<Record<ExecutionMode, Driver>>;
+  /** The drivers that run here, by mode. */
+  drivers: Map<ExecutionMode, Driver>;
   /** Why a mode has no driver (shown in /health and deploy errors). */
-  unavailable?: Partial<Record<ExecutionMode, string>>;
+  unavailable?: Map<ExecutionMode, string>;
   installer?: DependencyInstaller;
-  /** Deploy-time syntax and handler check (absent: deploys are not checked). */
-  checker?: CodeChecker;
   logger: Logger;
   onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void;
   observer?: ExecutionObserver;
@@ -75,9 +73,9 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
 
   health(): Record<string, DriverHealth> {
     const out: Record<string, DriverHealth> = {};
-    for (const mode of ['process', 'container'] as const) {
-      const d = this.opts.drivers[mode];
-      out[mode] = d ? d.health() : { ok: false, detail: this.opts.unavailable?.[mode] ?? 'not configured' };
+    for (const [mode, d] of this.opts.drivers) out[mode] = d.health();
+    for (const [mode, why] of this.opts.unavailable ?? []) {
+      if (!this.opts.drivers.has(mode)) out[mode] = { ok: false, detail: why };
     }
     return out;
   }
@@ -188,7 +186,10 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
   // --- FunctionLifecycle (registry side) ---
 
   async checkCode(rec: FunctionRecord, dir: string): Promise<void> {
-    await this.opts.checker?.check(rec.runtime, dir, entryFile(rec.runtime), rec.handler);
+    // Whichever driver can sandbox the check (process mode), whatever mode the function runs in.
+    for (const d of this.opts.drivers.values()) {
+      if (d.checkCode) return d.checkCode(rec.runtime, dir, entryFile(rec.runtime), rec.handler);
+    }
   }
 
   async prepareCode(rec: FunctionRecord, dir: string): Promise<void> {
@@ -200,9 +201,10 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
 
   async validateDeploy(rec: FunctionRecord): Promise<void> {
     const mode = rec.config.execution_mode;
-    const driver = this.opts.drivers[mode];
+    const driver = this.opts.drivers.get(mode);
     if (!driver) {
-      throw new FaasError('DEPLOY_FAILED', `${mode} mode is not available on this daemon: ${this.opts.unavailable?.[mode] ?? 'not configured'}`, {
+      const why = this.opts.unavailable?.get(mode) ?? `no such mode (this daemon has ${[...this.opts.drivers.keys()].join(', ')})`;
+      throw new FaasError('DEPLOY_FAILED', `${mode} mode is not available on this daemon: ${why}`, {
         details: { field: 'config.execution_mode' },
       });
     }
@@ -211,7 +213,7 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
 
   async deployed(rec: FunctionRecord, codeDir: string): Promise<void> {
     const mode = rec.config.execution_mode;
-    const driver = this.opts.drivers[mode];
+    const driver = this.opts.drivers.get(mode);
     if (!driver) {
       this.opts.logger.warn({ function: rec.name, mode }, `function not served: ${mode} mode is unavailable`);
       return;
@@ -248,7 +250,7 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
   }
 
   prewarmed(mode: ExecutionMode, runtime: 'python' | 'node'): number {
-    return this.opts.drivers[mode]?.prewarmed?.(runtime) ?? 0;
+    return this.opts.drivers.get(mode)?.prewarmed?.(runtime) ?? 0;
   }
 
   /**
@@ -256,9 +258,9 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
    * the manager is closing or the mode has a driver already: the caller closes it then.
    */
   attachDriver(mode: ExecutionMode, driver: Driver): boolean {
-    if (this.closed || this.draining || this.opts.drivers[mode]) return false;
-    this.opts.drivers[mode] = driver;
-    if (this.opts.unavailable) delete this.opts.unavailable[mode];
+    if (this.closed || this.draining || this.opts.drivers.has(mode)) return false;
+    this.opts.drivers.set(mode, driver);
+    this.opts.unavailable?.delete(mode);
     if (this.prewarming) driver.startPrewarming?.();
     return true;
   }
@@ -266,7 +268,7 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
   /** After boot: let the drivers fill their pools of pre-warmed generic instances. */
   startPrewarming(): void {
     this.prewarming = true;
-    for (const d of Object.values(this.opts.drivers)) d?.startPrewarming?.();
+    for (const d of this.opts.drivers.values()) d.startPrewarming?.();
   }
 
   /** Shutdown, step 1: refuse new invocations (503 Draining); running ones go on. */
@@ -282,7 +284,7 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
     clearInterval(this.reaper);
     await Promise.all([...this.pools.values()].map((e) => e.pool.destroy()));
     this.pools.clear();
-    await Promise.all(Object.values(this.opts.drivers).map((d) => d?.close()));
+    await Promise.all([...this.opts.drivers.values()].map((d) => d.close()));
   }
 
   /**
@@ -324,8 +326,8 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
         cpus: cpuCores(c),
         pidsLimit: PIDS_LIMIT,
         network: c.network,
-        // A generic instance has no dependencies directory and container networking is fixed at create.
-        prewarmable: c.dependencies.length === 0 && (c.execution_mode === 'process' || c.network === 'none'),
+        // A generic instance has no dependencies directory (a driver may refuse more: see its start()).
+        prewarmable: c.dependencies.length === 0,
       }),
     };
   }

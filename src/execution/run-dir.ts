@@ -43,7 +43,9 @@ export function removeDeadRunDirs(base: string, ownId: string): number {
       // No marker: left by a faasd older than the lock, or being made this moment by one that
       // is starting (it writes the marker right after mkdir): only the former is removed.
     }
-    if (registry ? isLockHeld(lockFileOf(registry)) : Date.now() - fs.statSync(dir).mtimeMs < FRESH_MS) continue;
+    // Another daemon starting at the same moment may be removing the same directory.
+    const mtime = registry ? 0 : (fs.statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? 0);
+    if (registry ? isLockHeld(lockFileOf(registry)) : Date.now() - mtime < FRESH_MS) continue;
     fs.rmSync(dir, { recursive: true, force: true });
     removed += 1;
   }

@@ -1,25 +1,20 @@
-// Builds the execution side from the config: interpreters, sandbox, drivers, manager.
-// A mode that cannot work here is reported (health, deploy 422) instead of crashing boot,
-// unless it is the configured default mode.
+// Builds the execution side from the config: interpreters, every registered driver
+// (drivers/index.ts), the manager. A mode that cannot work here is reported (health, deploy
+// 422) instead of crashing boot, unless it is the configured default mode.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
 import { LocalDependencyInstaller } from '../deploy/dependencies.js';
 import type { ExecutionObserver } from './events.js';
-import type { Driver, ExecutionMode, ExitInfo, RuntimeName } from './driver.js';
-import { ContainerDriver, removeOrphans } from './drivers/container/container-driver.js';
-import { ProcessDriver } from './drivers/process/process-driver.js';
-import { probeDocker } from '../system/docker-probe.js';
+import type { Driver, DriverBuild, DriverFactory, DriverOptions, ExecutionMode, ExitInfo, RuntimeName } from './driver.js';
+import { BUILTIN_DRIVERS } from './drivers/index.js';
+import { resolveInterpreter } from './drivers/process/launcher.js';
 import { ExecutionManager } from './manager.js';
 import { prepareRunDir, removeRunDir, runBase } from './run-dir.js';
-import { CgroupManager } from './drivers/process/cgroups.js';
-import { CodeChecker } from './drivers/process/code-check.js';
-import { checkSandboxTools, resolveInterpreter } from './drivers/process/launcher.js';
 
 export const RUNTIMES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'runtimes');
 
@@ -34,27 +29,20 @@ export interface ExecutionSetup {
   /** /run/faasd/<daemon id>: the daemon removes it once the manager is closed. */
   runRoot: string;
   /**
-   * Set when the Docker engine did not answer at boot (dockerd often starts after faasd):
-   * keeps probing it, with backoff, and attaches container mode to the manager when it
-   * answers, then calls `onAttached` (the daemon deploys its container functions' pools).
-   * Returns the function that stops watching.
+   * Drivers that could not run at boot but may later (a Docker engine that starts after
+   * faasd): watches for them and attaches each to the manager when it can run, then calls
+   * `onAttached(mode)` (the daemon deploys that mode's pools). Returns the function that stops
+   * watching.
    */
-  watchEngine?: (onAttached: () => Promise<void>) => () => void;
+  watchLateDrivers: (onAttached: (mode: ExecutionMode) => Promise<void>) => () => void;
 }
 
-export interface ExecutionOptions {
+export interface ExecutionOptions extends DriverOptions {
   onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void;
   observer?: ExecutionObserver;
-  /** The engine's API client (default: DOCKER_HOST or the default socket, as the docker CLI). */
-  docker?: Docker;
-  /** First re-probe of an engine that was unreachable at boot, ms (doubles up to 60 s). */
-  engineRetryMs?: number;
-  /** Interval of the background engine and image probe behind /health, ms. */
-  engineProbeMs?: number;
+  /** Drivers beyond the built-in ones (a test's in-process driver). */
+  drivers?: readonly DriverFactory[];
 }
-
-/** How long the engine watcher waits between probes at most. */
-const ENGINE_RETRY_MAX_MS = 60_000;
 
 export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks: ExecutionOptions = {}): Promise<ExecutionSetup> {
   const sys = config.system;
@@ -69,158 +57,67 @@ export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks
   }
 
   const runRoot = prepareRunDir(runBase(), id, sys.registry_path, logger);
+  const drivers = new Map<ExecutionMode, Driver>();
   try {
-    return await setUpInRunDir(config, logger, hooks, id, runRoot, interpreters);
+    const factories = [...BUILTIN_DRIVERS, ...(hooks.drivers ?? [])];
+    if (!factories.some((f) => f.mode === sys.default_mode)) {
+      throw new FaasError('CONFIG_INVALID', `default_mode "${sys.default_mode}" is not a driver faasd has (${factories.map((f) => f.mode).join(', ')})`);
+    }
+    const unavailable = new Map<ExecutionMode, string>();
+    const late: Array<{ mode: ExecutionMode; watch: NonNullable<Extract<DriverBuild, { unavailable: string }>['watch']> }> = [];
+    const options: DriverOptions = { ...(hooks.docker ? { docker: hooks.docker } : {}), ...pick(hooks, 'engineRetryMs', 'engineProbeMs') };
+    for (const factory of factories) {
+      const dir = path.join(runRoot, factory.mode);
+      fs.mkdirSync(dir, { mode: 0o711 });
+      let built: DriverBuild;
+      try {
+        built = await factory.create({ config, logger, daemonId: id, runRoot: dir, runtimesDir: RUNTIMES_DIR, interpreters, options });
+      } catch (e) {
+        built = { unavailable: (e as Error).message };
+      }
+      if ('driver' in built) {
+        drivers.set(factory.mode, built.driver);
+        continue;
+      }
+      if (sys.default_mode === factory.mode) throw new FaasError('CONFIG_INVALID', `${factory.mode} mode (the default mode) cannot run here: ${built.unavailable}`);
+      unavailable.set(factory.mode, built.unavailable);
+      if (built.watch) late.push({ mode: factory.mode, watch: built.watch });
+      logger.warn(
+        { reason: built.unavailable, ...(built.watch ? { retry: 'probed again with backoff; the mode starts when it can' } : {}) },
+        `${factory.mode} mode unavailable; ${factory.mode}-mode deploys will be refused with 422`,
+      );
+    }
+
+    const manager = new ExecutionManager({
+      config,
+      drivers,
+      unavailable,
+      installer: new LocalDependencyInstaller({ pythonPath: interpreters.python?.path ?? '/usr/bin/python3' }),
+      logger,
+      ...(hooks.onInstanceGone ? { onInstanceGone: hooks.onInstanceGone } : {}),
+      ...(hooks.observer ? { observer: hooks.observer } : {}),
+    });
+    const watchLateDrivers = (onAttached: (mode: ExecutionMode) => Promise<void>) => {
+      const stops = late.map(({ mode, watch }) =>
+        watch(async (driver) => {
+          if (!manager.attachDriver(mode, driver)) return false;
+          logger.info({ mode }, `${mode} mode came up after boot`);
+          await onAttached(mode);
+          return true;
+        }),
+      );
+      return () => stops.forEach((stop) => stop());
+    };
+    return { manager, interpreters, runRoot, watchLateDrivers };
   } catch (e) {
+    await Promise.all([...drivers.values()].map((d) => d.close()));
     removeRunDir(runRoot);
     throw e;
   }
 }
 
-async function setUpInRunDir(
-  config: LoadedConfig,
-  logger: Logger,
-  hooks: ExecutionOptions,
-  id: string,
-  runRoot: string,
-  interpreters: ExecutionSetup['interpreters'],
-): Promise<ExecutionSetup> {
-  const sys = config.system;
-  const drivers: Partial<Record<ExecutionMode, Driver>> = {};
-  const unavailable: Partial<Record<ExecutionMode, string>> = {};
-  /** Deploy-time code check, in process mode's sandbox (none when process mode cannot run). */
-  let checker: CodeChecker | undefined;
-
-  try {
-    const level = sys.process_isolation_level;
-    let cgroups: CgroupManager | null = null;
-    if (level !== 'none') {
-      const d = await CgroupManager.detect({ prefix: `faasd-${id}` });
-      if (!d.manager) throw new Error(`isolation level ${level} needs cgroups: ${d.detail} (run as root, or set process_isolation_level: none)`);
-      cgroups = d.manager;
-      const stale = await cgroups.removeStale();
-      if (stale > 0) logger.info({ count: stale }, 'removed cgroups left by a previous run');
-    }
-    if (level === 'strict') {
-      const tools = checkSandboxTools();
-      if (!tools.ok) throw new Error(`strict isolation needs bubblewrap: ${tools.detail}`);
-    }
-    const processRoot = path.join(runRoot, 'processes');
-    fs.mkdirSync(processRoot, { mode: 0o711 });
-    drivers.process = new ProcessDriver({
-      level,
-      runRoot: processRoot,
-      cgroups,
-      interpreters: { python: interpreters.python?.path ?? '/usr/bin/python3', node: interpreters.node?.path ?? '/usr/bin/node' },
-      runtimesDir: RUNTIMES_DIR,
-      startTimeoutMs: sys.cold_start_timeout * 1000,
-      logger,
-      prewarm: config.prewarm.process,
-    });
-    const checkRoot = path.join(runRoot, 'checks');
-    fs.mkdirSync(checkRoot, { mode: 0o711 });
-    checker = new CodeChecker({
-      level,
-      cgroups,
-      interpreters: { python: interpreters.python?.path ?? '/usr/bin/python3', node: interpreters.node?.path ?? '/usr/bin/node' },
-      runtimesDir: RUNTIMES_DIR,
-      runRoot: checkRoot,
-      logger,
-    });
-    logger.info({ isolation: level, cgroup: cgroups?.version ?? 'none', run_dir: runRoot }, 'process mode ready');
-  } catch (e) {
-    unavailable.process = (e as Error).message;
-    if (sys.default_mode === 'process') throw new FaasError('CONFIG_INVALID', `process mode (the default mode) cannot run here: ${(e as Error).message}`);
-    logger.warn({ reason: unavailable.process }, 'process mode unavailable');
-  }
-
-  const docker = hooks.docker ?? new Docker();
-  const containerRoot = path.join(runRoot, 'containers');
-  /** The container driver, once the engine has answered (at boot or later). */
-  const containerDriver = async (engineDetail: string): Promise<ContainerDriver> => {
-    const removed = await removeOrphans(docker, id, logger);
-    if (removed > 0) logger.info({ count: removed }, 'removed containers left by a previous run');
-    fs.mkdirSync(containerRoot, { recursive: true, mode: 0o711 });
-    return new ContainerDriver({
-      docker,
-      images: { python: sys.container_images.python, node: sys.container_images.node },
-      runRoot: containerRoot,
-      runtimesDir: RUNTIMES_DIR,
-      daemonId: id,
-      startTimeoutMs: sys.cold_start_timeout * 1000,
-      logger,
-      prewarm: config.prewarm.container,
-      engineDetail,
-      ...(hooks.engineProbeMs !== undefined ? { healthProbeMs: hooks.engineProbeMs } : {}),
-    });
-  };
-  let engineDown = false;
-  if (sys.disable_container) {
-    unavailable.container = 'disabled by configuration (FAAS_DISABLE_CONTAINER / system.disable_container)';
-  } else {
-    const probe = await probeDocker(docker);
-    if (probe.ok) {
-      drivers.container = await containerDriver(probe.detail);
-      logger.info({ engine: probe.detail, images: sys.container_images }, 'container mode ready');
-    } else {
-      unavailable.container = `Docker engine unavailable: ${probe.detail}`;
-      engineDown = true;
-    }
-  }
-  if (!drivers.container) {
-    if (sys.default_mode === 'container') throw new FaasError('CONFIG_INVALID', `container mode (the default mode) cannot run here: ${unavailable.container}`);
-    logger.warn(
-      { reason: unavailable.container, ...(engineDown ? { retry: 'the engine is probed again with backoff; container mode starts when it answers' } : {}) },
-      'container mode unavailable; container-mode deploys will be refused with 422',
-    );
-  }
-
-  const manager = new ExecutionManager({
-    config,
-    drivers,
-    unavailable,
-    installer: new LocalDependencyInstaller({ pythonPath: interpreters.python?.path ?? '/usr/bin/python3' }),
-    ...(checker ? { checker } : {}),
-    logger,
-    ...(hooks.onInstanceGone ? { onInstanceGone: hooks.onInstanceGone } : {}),
-    ...(hooks.observer ? { observer: hooks.observer } : {}),
-  });
-  if (!engineDown) return { manager, interpreters, runRoot };
-
-  const watchEngine = (onAttached: () => Promise<void>): (() => void) => {
-    let delay = hooks.engineRetryMs ?? 5000;
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    const schedule = () => {
-      timer = setTimeout(() => void attempt(), delay);
-      timer.unref();
-      delay = Math.min(delay * 2, ENGINE_RETRY_MAX_MS);
-    };
-    const attempt = async () => {
-      const probe = await probeDocker(docker);
-      if (stopped) return;
-      if (!probe.ok) {
-        logger.debug({ reason: probe.detail, next_ms: delay }, 'Docker engine still unavailable');
-        return schedule();
-      }
-      try {
-        const driver = await containerDriver(probe.detail);
-        if (stopped || !manager.attachDriver('container', driver)) {
-          await driver.close();
-          return;
-        }
-        logger.info({ engine: probe.detail, images: sys.container_images }, 'Docker engine answered: container mode ready');
-        await onAttached();
-      } catch (e) {
-        logger.warn({ err: (e as Error).message }, 'container mode could not start after the engine answered; retrying');
-        if (!stopped) schedule();
-      }
-    };
-    schedule();
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  };
-  return { manager, interpreters, runRoot, watchEngine };
+function pick<T extends object, K extends keyof T>(o: T, ...keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
 }

@@ -1,4 +1,5 @@
-// Start real daemons on temp dirs; every one is closed when its test finishes.
+// Start real daemons on temp dirs; every one is closed when its test finishes, and the leak
+// check (leaks.ts) knows about each, and about the registry of every config written here.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import { onTestFinished } from 'vitest';
 import { stringify } from 'yaml';
 import { loadConfig, type LoadedConfig } from '../../src/config/load.js';
 import { startDaemon, type Daemon, type StartOptions } from '../../src/daemon.js';
+import { noteRegistry, trackDaemon } from './leaks.js';
 
 export function tempDir(prefix = 'faasd-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -21,7 +23,7 @@ export interface TestDaemonOptions {
   listen?: boolean;
   env?: NodeJS.ProcessEnv;
   /** Passed to startDaemon (an engine client at another address, a fast engine re-probe). */
-  start?: Pick<StartOptions, 'docker' | 'engineRetryMs' | 'engineProbeMs' | 'logger'>;
+  start?: Pick<StartOptions, 'docker' | 'engineRetryMs' | 'engineProbeMs' | 'logger' | 'drivers'>;
 }
 
 export function writeConfig(dir: string, extra: Record<string, unknown> = {}): string {
@@ -37,6 +39,7 @@ export function writeConfig(dir: string, extra: Record<string, unknown> = {}): s
     prewarm: { process: { python: 0, node: 0 }, container: { python: 0, node: 0 } },
     ...rest,
   };
+  noteRegistry(String(doc.system.registry_path));
   const file = path.join(dir, 'faas_config.yaml');
   fs.writeFileSync(file, stringify(doc));
   return file;
@@ -50,8 +53,12 @@ export function testConfig(opts: TestDaemonOptions = {}): LoadedConfig {
 export const silentLogger = () => pino({ level: 'silent' });
 
 export async function startTestDaemon(opts: TestDaemonOptions = {}): Promise<Daemon> {
-  const config = testConfig(opts);
-  const daemon = await startDaemon(config, { logger: silentLogger(), listen: opts.listen ?? false, ...opts.start });
+  return startConfiguredDaemon(testConfig(opts), { listen: opts.listen ?? false, ...opts.start });
+}
+
+/** A daemon on a config of the test's own making; silent and not listening unless told. */
+export async function startConfiguredDaemon(config: LoadedConfig, start: StartOptions = {}): Promise<Daemon> {
+  const daemon = trackDaemon(await startDaemon(config, { logger: silentLogger(), listen: false, ...start }));
   onTestFinished(() => daemon.close());
   return daemon;
 }

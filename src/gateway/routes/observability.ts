@@ -16,7 +16,8 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
 
   app.get('/stats', { config: { scope: 'manage' } }, async () => {
     const t = obs.stats.totals();
-    const byMode: Record<string, number> = { process: 0, container: 0 };
+    // Every mode this daemon knows (running or not), so a dashboard sees zeros, not gaps.
+    const byMode: Record<string, number> = Object.fromEntries(Object.keys(deps.execution?.health() ?? {}).map((m) => [m, 0]));
     const functions = deps.functions.list();
     for (const f of functions) byMode[f.config.execution_mode] = (byMode[f.config.execution_mode] ?? 0) + 1;
     const byState: Record<string, number> = { starting: 0, idle: 0, busy: 0, stopping: 0 };

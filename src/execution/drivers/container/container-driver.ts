@@ -169,7 +169,9 @@ export class ContainerDriver implements Driver {
   /** Driver start: a pre-warmed generic container when one fits, else a full cold start. */
   async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
-    return startPreferringPrewarmed(this.generic, spec, (g, s) => this.specialise(g, s), () => this.coldStart(spec, signal), this.opts.logger);
+    // A container's network is fixed when it is created: only network "none" fits a generic one.
+    const fits = spec.network !== 'bridge' ? spec : { ...spec, prewarmable: false };
+    return startPreferringPrewarmed(this.generic, fits, (g, s) => this.specialise(g, s), () => this.coldStart(spec, signal), this.opts.logger);
   }
 
   private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {

@@ -1,5 +1,6 @@
 // Small helpers for talking to the Docker engine through dockerode, shared by the container
 // driver and its image catalogue.
+import Docker from 'dockerode';
 
 /** Labels on everything faasd creates: what a restarted daemon's orphan sweep looks for. */
 export const LABELS = Object.freeze({
@@ -22,3 +23,22 @@ export function dockerMessage(e: unknown): string {
   if ((e as Error | null)?.name === 'AbortError' || (e as Error | null)?.name === 'TimeoutError') return 'no answer in time';
   return e instanceof Error ? e.message : String(e);
 }
+
+/** Is a Docker engine reachable (DOCKER_HOST or the default socket), and which API version? */
+export interface DockerProbe {
+  ok: boolean;
+  detail: string;
+  apiVersion?: string;
+}
+
+export async function probeDocker(docker: Docker = new Docker(), timeoutMs = 3000): Promise<DockerProbe> {
+  const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref());
+  try {
+    const v = (await Promise.race([docker.version(), timeout])) as { Version: string; ApiVersion: string };
+    return { ok: true, detail: `engine ${v.Version}, API ${v.ApiVersion}`, apiVersion: v.ApiVersion };
+  } catch (e) {
+    const where = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+    return { ok: false, detail: `engine not reachable at ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+}
+

@@ -13,6 +13,7 @@ import type { Driver, DriverHealth, InstanceSpec, InstanceUsage, RunningInstance
 import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed } from '../generic-pool.js';
 import { GENERIC_LIMITS, InstanceBase, STDERR_TAIL_BYTES, settlesWithin, shimEnvironment, startError, type InstanceParts } from '../instance-base.js';
 import type { CgroupLimits, CgroupManager, InstanceCgroup } from './cgroups.js';
+import type { CodeChecker } from './code-check.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from './launcher.js';
 import { listenForShim, type ShimListener } from '../../protocol/shim-channel.js';
 import { startOrDiscard, withStartTimeout } from '../instance-start.js';
@@ -30,6 +31,8 @@ export interface ProcessDriverOptions {
   logger: Logger;
   /** Generic instances kept ready per runtime (0 = none). */
   prewarm?: Record<RuntimeName, number>;
+  /** The deploy-time code check, run in this driver's sandbox. */
+  checker?: CodeChecker;
 }
 
 interface ShimLaunch {
@@ -60,7 +63,7 @@ function prepareShims(runtimesDir: string, runRoot: string, python: string): Rec
   }
 }
 export class ProcessDriver implements Driver {
-  readonly mode = 'process' as const;
+  readonly mode = 'process';
   private readonly live = new Set<ProcessInstance>();
   private readonly shims: Record<RuntimeName, ShimLaunch>;
   private readonly generic: GenericPool<ProcessInstance>;
@@ -78,6 +81,10 @@ export class ProcessDriver implements Driver {
 
   async prepare(): Promise<void> {
     /* interpreters were resolved at boot */
+  }
+
+  async checkCode(runtime: RuntimeName, codeDir: string, file: string, handler: string | null): Promise<void> {
+    await this.opts.checker?.check(runtime, codeDir, file, handler);
   }
 
   /** Driver start: a pre-warmed generic instance when one fits, else a full cold start. */
