@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from './config/load.js';
 import { sampleConfig } from './config/sample.js';
 import { startDaemon } from './daemon.js';
+import { BUILTIN_DRIVERS } from './execution/drivers/index.js';
 import { FaasError } from './errors.js';
 import { runSystemChecks } from './system/check-system.js';
 import { localRuntimeImages } from './system/docker-probe.js';
@@ -76,7 +77,7 @@ export async function main(argv: string[]): Promise<void> {
 
   let config;
   try {
-    config = loadConfig({ file: opts.config, flags: { host: opts.host, port: opts.port, debug: opts.debug } });
+    config = loadConfig({ file: opts.config, flags: { host: opts.host, port: opts.port, debug: opts.debug }, modes: BUILTIN_DRIVERS.map((d) => d.mode) });
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`faasd: invalid configuration: ${e.message}\n`);

@@ -127,7 +127,15 @@ describe('configuration', () => {
 
   it('rejects a bad environment override naming the variable', () => {
     expect(errorOf(() => loadConfig({ env: { FAAS_API_PORT: 'x' } }))).toContain('FAAS_API_PORT');
-    expect(errorOf(() => loadConfig({ env: { FAAS_DEFAULT_MODE: 'vm' } }))).toContain('FAAS_DEFAULT_MODE');
+    // The CLI passes the modes its drivers provide (execution/drivers/index.ts).
+    const modes = ['process', 'container'];
+    expect(errorOf(() => loadConfig({ env: { FAAS_DEFAULT_MODE: 'vm' }, modes }))).toContain('FAAS_DEFAULT_MODE');
+    expect(errorOf(() => loadConfig({ env: { FAAS_DEFAULT_MODE: 'VM!' } }))).toContain('FAAS_DEFAULT_MODE');
+  });
+
+  it('a default_mode no driver provides is refused with its line, when the modes are known', () => {
+    const file = write('system:\n  api_gateway_port: 0\n  default_mode: vm\n');
+    expect(errorOf(() => loadConfig({ file, env: {}, modes: ['process', 'container'] }))).toMatch(/:3: system\.default_mode: got "vm", expected one of process, container/);
   });
 
   it('the generated sample is valid, holds fresh keys and no demo keys', () => {

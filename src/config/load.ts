@@ -15,9 +15,10 @@ import {
   type FunctionConfig,
 } from '../model/function-model.js';
 import { configShapeProblem, problemError } from '../model/function-schema.js';
-import type { RuntimeName } from '../execution/driver.js';
+import type { RuntimeName } from '../model/runtime.js';
 import {
   DEMO_KEYS,
+  MODE_PATTERN,
   configFileSchema,
   defaultSystem,
   type ApiKeyConfig,
@@ -42,6 +43,8 @@ export interface LoadOptions {
   file?: string;
   env?: NodeJS.ProcessEnv;
   flags?: { host?: string; port?: number; debug?: boolean };
+  /** The execution modes this build has (the driver list); checked against default_mode. */
+  modes?: readonly string[];
 }
 
 export class ConfigError extends FaasError {
@@ -204,10 +207,12 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   for (const k of ['function_storage_path', 'registry_path'] as const) system[k] = path.resolve(baseDir, system[k]);
 
   if (env.FAAS_DEFAULT_MODE !== undefined && env.FAAS_DEFAULT_MODE !== '') {
-    if (env.FAAS_DEFAULT_MODE !== 'process' && env.FAAS_DEFAULT_MODE !== 'container') {
-      throw new ConfigError(`environment FAAS_DEFAULT_MODE=${JSON.stringify(env.FAAS_DEFAULT_MODE)}: expected "process" or "container"`);
+    if (!new RegExp(MODE_PATTERN).test(env.FAAS_DEFAULT_MODE) || (opts.modes && !opts.modes.includes(env.FAAS_DEFAULT_MODE))) {
+      throw new ConfigError(`environment FAAS_DEFAULT_MODE=${JSON.stringify(env.FAAS_DEFAULT_MODE)}: expected ${opts.modes ? opts.modes.map((m) => `"${m}"`).join(' or ') : 'a mode name'}`);
     }
     system.default_mode = env.FAAS_DEFAULT_MODE;
+  } else if (opts.modes && !opts.modes.includes(system.default_mode)) {
+    fail(display, doc ? lineOf(doc, lc, ['system', 'default_mode']) : null, 'system.default_mode', system.default_mode, `one of ${opts.modes.join(', ')}`);
   }
   if (env.FAAS_API_PORT !== undefined && env.FAAS_API_PORT !== '') {
     const port = Number(env.FAAS_API_PORT);

@@ -1,6 +1,10 @@
 // The shape of faas_config.yaml, its defaults, and the JSON schema it is validated against.
 import os from 'node:os';
 import path from 'node:path';
+import type { ExecutionMode } from '../model/runtime.js';
+
+/** The shape of a driver name; which ones exist is the driver list's to say (LoadOptions.modes). */
+export const MODE_PATTERN = '^[a-z][a-z0-9-]{0,31}$';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 /**
@@ -26,7 +30,8 @@ export interface ApiKeyConfig {
 }
 
 export interface SystemConfig {
-  default_mode: 'process' | 'container';
+  /** A registered driver's name (execution/drivers/index.ts). */
+  default_mode: ExecutionMode;
   max_concurrent_functions: number;
   cold_start_timeout: number;
   warm_instance_ttl: number;
@@ -133,7 +138,7 @@ export const configFileSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        default_mode: { enum: ['process', 'container'] },
+        default_mode: { type: 'string', pattern: MODE_PATTERN },
         max_concurrent_functions: { type: 'integer', minimum: 1, maximum: 100000 },
         cold_start_timeout: { type: 'number', exclusiveMinimum: 0, maximum: 600 },
         warm_instance_ttl: { type: 'number', minimum: 1 },

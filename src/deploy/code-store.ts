@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { RuntimeName } from '../execution/driver.js';
+import type { RuntimeName } from '../model/runtime.js';
 import { entryFile } from '../model/function-model.js';
 
 export type PrepareHook = (dir: string) => Promise<void>;

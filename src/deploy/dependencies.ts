@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { FaasError } from '../errors.js';
-import type { RuntimeName } from '../execution/driver.js';
+import type { RuntimeName } from '../model/runtime.js';
 
 export interface DependencyInstaller {
   install(runtime: RuntimeName, deps: readonly string[], dir: string): Promise<void>;

@@ -1,7 +1,7 @@
 // The function model: what a function is, its defaults, and how a config patch is merged.
 // The config's fields are validated by function-schema.ts, at the edges (API, YAML, registry).
 import { badRequest } from '../errors.js';
-import type { ExecutionMode, RuntimeName } from '../execution/driver.js';
+import type { ExecutionMode, RuntimeName } from '../model/runtime.js';
 import { instanceBoundsProblem, parseCpu, parseMemory, problemError } from './function-schema.js';
 
 export const FUNCTION_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { FaasError, badRequest } from '../errors.js';
 import type { DeclaredFunctionSpec } from '../config/load.js';
-import type { ExecutionMode } from '../execution/driver.js';
+import type { ExecutionMode } from '../model/runtime.js';
 import type { CodeStore, PrepareHook } from '../deploy/code-store.js';
 import {
   defaultConfig,

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { FaasError } from '../errors.js';
-import type { RuntimeName } from '../execution/driver.js';
+import type { RuntimeName } from '../model/runtime.js';
 import type { FunctionConfig, FunctionRecord } from '../model/function-model.js';
 import { configShapeProblem, fieldName, instanceBoundsProblem } from '../model/function-schema.js';
 import { migrate } from './migrations.js';
