@@ -7,7 +7,10 @@ export default defineConfig({
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // test/setup.ts also fails a file that leaks a daemon, a process, a cgroup or a container;
+    // its afterAll must run after the file's own, which 'stack' (the default) guarantees.
     setupFiles: ['test/setup.ts'],
+    sequence: { hooks: 'stack' },
     // Integration suites share cgroup/docker resources on a 2-core machine.
     fileParallelism: true,
     maxWorkers: 2,

@@ -14,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'v
 import type { InstanceSpec, RunningInstance, RuntimeName } from '../src/execution/driver.js';
 import { ContainerDriver, removeOrphans, type ContainerDriverOptions } from '../src/execution/drivers/container/container-driver.js';
 import type { InvokeResult } from '../src/execution/protocol/shim-channel.js';
-import { waitFor } from './helpers/functions.js';
 
 const RUNTIMES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'runtimes');
 const IMAGES: Record<RuntimeName, string> = {
@@ -214,8 +213,8 @@ describe.skipIf(problem !== null)('container driver (Docker)', () => {
     const dir = await codeDir({ 'main.py': 'def handle(r):\n    return 1\n' });
     const s = spec('python', dir);
     await expect(d.start(s)).rejects.toMatchObject({ code: 'INSTANCE_TIMEOUT' });
-    await waitFor(async () => (await containersOf(s.instanceId)).length === 0, 'the timed-out container to be removed');
-    await waitFor(async () => !(await exists(path.join(runRoot, s.instanceId))), 'the instance directory to be removed');
+    await expect.poll(async () => (await containersOf(s.instanceId)).length, { message: 'the timed-out container is removed', timeout: 10_000 }).toBe(0);
+    await expect.poll(() => exists(path.join(runRoot, s.instanceId)), { message: 'the instance directory is removed', timeout: 10_000 }).toBe(false);
   });
 
   it('a function that exits is reason crash with its status (Python os._exit, Node SIGKILL)', async () => {

@@ -6,11 +6,10 @@ import Docker from 'dockerode';
 import pino from 'pino';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
-import { startDaemon } from '../src/daemon.js';
 import { daemonId } from '../src/execution/setup.js';
 import { probeDocker } from '../src/system/docker-probe.js';
-import { DEMO, silentLogger, startTestDaemon, tempDir, writeConfig } from './helpers/daemon.js';
-import { deploy, invoke, waitFor } from './helpers/functions.js';
+import { DEMO, startConfiguredDaemon, startTestDaemon, tempDir, writeConfig } from './helpers/daemon.js';
+import { deploy, invoke } from './helpers/functions.js';
 
 const docker = new Docker();
 const engine = await probeDocker(docker);
@@ -80,7 +79,7 @@ describe.skipIf(!engine.ok)('container mode through the daemon', () => {
     expect(res.statusCode).toBe(504);
     expect(res.json().error).toBe('Timeout');
     const id = first.headers['x-faas-instance-id'] as string;
-    await waitFor(async () => (await containersOf('faasd.instance', id)).length === 0, 'the timed-out container to be removed');
+    await expect.poll(async () => (await containersOf('faasd.instance', id)).length, { message: 'the timed-out container is removed', timeout: 10_000 }).toBe(0);
     expect((await invoke(d, 'sleepy-c', { sleep: false })).statusCode).toBe(200);
   }, 60_000);
 
@@ -110,7 +109,7 @@ describe.skipIf(!engine.ok)('container mode through the daemon', () => {
   ] as const)('isolation from inside %s: no network, read-only root, uid 65534, no caller key, no daemon env, no other function', async (_what, startKind, prewarm) => {
     process.env.FAASD_SECRET_MARKER = 'container-do-not-leak';
     const d = await startTestDaemon({ config: { system: containerSystem, prewarm } });
-    if (startKind === 'prewarmed') await waitFor(() => d.manager.prewarmed('container', 'python') === 1, 'a generic container', 30_000);
+    if (startKind === 'prewarmed') await expect.poll(() => d.manager.prewarmed('container', 'python'), { message: 'a generic container', timeout: 30_000 }).toBe(1);
     await deploy(d, 'other-c', 'def handle(r):\n    return 1');
     await deploy(
       d,
@@ -157,7 +156,7 @@ def handle(request):
       // Labels are fixed when the generic container is created; it is renamed after its instance.
       expect(info.Config.Labels['faasd.prewarmed']).toBe('true');
       const instanceId = d.manager.listInstances().find((i) => i.function === 'probe-c')!.id;
-      await waitFor(async () => (await docker.getContainer(cid).inspect()).Name === `/faasd-${instanceId}`, 'the rename', 10_000);
+      await expect.poll(async () => (await docker.getContainer(cid).inspect()).Name, { message: 'the rename', timeout: 10_000 }).toBe(`/faasd-${instanceId}`);
     }
     expect((info.HostConfig.Binds ?? []).concat((info.Mounts ?? []).map((m) => m.Source)).join(' ')).not.toContain('docker.sock');
   }, 60_000);
@@ -193,7 +192,7 @@ def handle(request):
       await new Promise<void>((resolve) => relay.close(() => resolve()));
     });
 
-    await waitFor(async () => (await d.app.inject({ method: 'GET', url: '/health' })).json().drivers.container.ok === true, 'container mode to come up', 20_000);
+    await expect.poll(async () => (await d.app.inject({ method: 'GET', url: '/health' })).json().drivers.container.ok, { message: 'container mode comes up', timeout: 20_000 }).toBe(true);
     await deploy(d, 'late-c', code, { config: { execution_mode: 'container' } });
     const res = await invoke(d, 'late-c', {});
     expect(res.statusCode, res.body).toBe(200);
@@ -213,15 +212,21 @@ def handle(request):
     // A daemon that crashes: the real CLI, killed with SIGKILL once its min instance runs.
     const first = spawn(process.execPath, [path.resolve(__dirname, '..', 'bin', 'faasd.js'), '-c', file, '--port', '0'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' }, stdio: 'ignore' });
     onTestFinished(() => void first.kill('SIGKILL'));
-    const orphan = await waitFor(async () => (await containersOf('faasd.daemon', id)).find((c) => c.State === 'running'), 'the min instance', 30_000);
+    const orphan = await vi.waitFor(
+      async () => {
+        const running = (await containersOf('faasd.daemon', id)).find((c) => c.State === 'running');
+        expect(running, 'the min instance runs').toBeDefined();
+        return running!;
+      },
+      { timeout: 30_000 },
+    );
     const gone = new Promise((r) => first.once('exit', r));
     first.kill('SIGKILL');
     await gone;
 
-    const second = await startDaemon(config, { logger: silentLogger(), listen: false });
-    onTestFinished(() => second.close());
+    await startConfiguredDaemon(config);
     const after = await containersOf('faasd.daemon', id);
-    expect(after.map((c) => c.Id)).not.toContain(orphan!.Id);
+    expect(after.map((c) => c.Id)).not.toContain(orphan.Id);
     expect((await foreign.inspect()).State.Running).toBe(true);
   }, 90_000);
 });
@@ -327,8 +332,7 @@ describe.skipIf(!engine.ok)('a runtime image that is not there', () => {
       file: writeConfig(dir, { system: { container_images: { python: missing, node: IMAGES.node } }, prewarm: { process: { python: 0, node: 0 }, container: { python: 1, node: 0 } } }),
       env: {},
     });
-    const d = await startDaemon(config, { logger, listen: false });
-    onTestFinished(() => d.close());
+    const d = await startConfiguredDaemon(config, { logger });
     await vi.waitFor(
       async () => {
         const h = (await d.app.inject({ method: 'GET', url: '/health' })).json();

@@ -1,9 +1,9 @@
 // Pre-warmed generic instances: a cold start takes one and only pays for init.
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { startTestDaemon, tempDir } from './helpers/daemon.js';
-import { deploy, invoke, isRoot, waitFor } from './helpers/functions.js';
+import { deploy, invoke, isRoot } from './helpers/functions.js';
 
 const PREWARM = { process: { python: 1, node: 1 }, container: { python: 0, node: 0 } };
 
@@ -12,7 +12,7 @@ if (!isRoot) console.warn('prewarm suite skipped: strict instances need root');
 describe.skipIf(!isRoot)('pre-warmed instances (process mode)', () => {
   it('the first call to a new function is served by a pre-warmed instance, and the pool refills', async () => {
     const d = await startTestDaemon({ config: { prewarm: PREWARM } });
-    await waitFor(() => d.manager.prewarmed('process', 'python') === 1 && d.manager.prewarmed('process', 'node') === 1, 'the generic pools to fill');
+    await vi.waitFor(() => expect([d.manager.prewarmed('process', 'python'), d.manager.prewarmed('process', 'node')], 'the generic pools fill').toEqual([1, 1]), { timeout: 10_000 });
     await deploy(d, 'py-pw', 'import os\ndef handle(r):\n    return {"v": os.environ.get("GREETING"), "files": sorted(os.listdir("/function"))}', { config: { environment: { GREETING: 'hi' } } });
     const res = await invoke(d, 'py-pw', {});
     expect(res.statusCode, res.body).toBe(200);
@@ -25,7 +25,7 @@ describe.skipIf(!isRoot)('pre-warmed instances (process mode)', () => {
     const js = await invoke(d, 'js-pw');
     expect(js.headers['x-faas-start']).toBe('prewarmed');
     expect(js.json()).toBe('js');
-    await waitFor(() => d.manager.prewarmed('process', 'python') === 1 && d.manager.prewarmed('process', 'node') === 1, 'the generic pools to refill');
+    await vi.waitFor(() => expect([d.manager.prewarmed('process', 'python'), d.manager.prewarmed('process', 'node')], 'the generic pools refill').toEqual([1, 1]), { timeout: 10_000 });
     const stats = (await d.app.inject({ method: 'GET', url: '/stats', headers: { authorization: 'Bearer demo-key' } })).json();
     expect(stats.invocations).toMatchObject({ cold_starts: 2, prewarmed_starts: 2 });
   });
@@ -37,7 +37,7 @@ describe.skipIf(!isRoot)('pre-warmed instances (process mode)', () => {
     fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'dep', version: '1.0.0' }));
     fs.writeFileSync(path.join(pkg, 'index.js'), 'module.exports = 5');
     const d = await startTestDaemon({ config: { prewarm: PREWARM } });
-    await waitFor(() => d.manager.prewarmed('process', 'node') === 1, 'the generic pool to fill');
+    await expect.poll(() => d.manager.prewarmed('process', 'node'), { message: 'the generic pool fills', timeout: 10_000 }).toBe(1);
     await deploy(d, 'with-deps', "exports.handler = async () => require('dep')", { runtime: 'node', config: { dependencies: [pkg] } });
     const res = await invoke(d, 'with-deps');
     expect(res.json()).toBe(5);
@@ -47,7 +47,7 @@ describe.skipIf(!isRoot)('pre-warmed instances (process mode)', () => {
 
   it('a pre-warmed instance specialised for one function never serves another', async () => {
     const d = await startTestDaemon({ config: { prewarm: PREWARM } });
-    await waitFor(() => d.manager.prewarmed('process', 'python') === 1, 'the generic pool to fill');
+    await expect.poll(() => d.manager.prewarmed('process', 'python'), { message: 'the generic pool fills', timeout: 10_000 }).toBe(1);
     await deploy(d, 'first', 'def handle(r):\n    return "first"');
     await deploy(d, 'second', 'def handle(r):\n    return "second"');
     const a = await invoke(d, 'first', {});
@@ -68,7 +68,7 @@ describe.skipIf(!docker.ok)('pre-warmed instances (container mode)', () => {
 
   it('a new container function is served by a pre-warmed container given its limits, and the pool refills', async () => {
     const d = await startTestDaemon({ config: { prewarm: CPREWARM, system: { container_images: IMAGES } } });
-    await waitFor(() => d.manager.prewarmed('container', 'python') === 1 && d.manager.prewarmed('container', 'node') === 1, 'generic containers', 30_000);
+    await vi.waitFor(() => expect([d.manager.prewarmed('container', 'python'), d.manager.prewarmed('container', 'node')], 'generic containers').toEqual([1, 1]), { timeout: 30_000 });
     await deploy(d, 'cpw', 'import os\ndef handle(r):\n    return sorted(os.listdir("/function"))', { config: { execution_mode: 'container', memory: '96Mi' } });
     const res = await invoke(d, 'cpw', {});
     expect(res.statusCode, res.body).toBe(200);
@@ -83,12 +83,12 @@ describe.skipIf(!docker.ok)('pre-warmed instances (container mode)', () => {
     const js = await invoke(d, 'cpw-js');
     expect(js.headers['x-faas-start']).toBe('prewarmed');
     expect(js.json()).toBe('js');
-    await waitFor(() => d.manager.prewarmed('container', 'python') === 1, 'the pool to refill', 30_000);
+    await expect.poll(() => d.manager.prewarmed('container', 'python'), { message: 'the pool refills', timeout: 30_000 }).toBe(1);
   }, 60_000);
 
   it('a specialised container obeys its memory limit (400 MB under 64Mi is 502 OutOfMemory)', async () => {
     const d = await startTestDaemon({ config: { prewarm: CPREWARM, system: { container_images: IMAGES } } });
-    await waitFor(() => d.manager.prewarmed('container', 'python') === 1, 'a generic container', 30_000);
+    await expect.poll(() => d.manager.prewarmed('container', 'python'), { message: 'a generic container', timeout: 30_000 }).toBe(1);
     await deploy(d, 'chog', 'def handle(r):\n    x = bytearray(400 * 1024 * 1024)\n    return len(x)', { config: { execution_mode: 'container', memory: '64Mi' } });
     const res = await invoke(d, 'chog', {});
     expect(res.headers['x-faas-start']).toBe('prewarmed');
@@ -98,7 +98,7 @@ describe.skipIf(!docker.ok)('pre-warmed instances (container mode)', () => {
 
   it('network: bridge gets a normal cold start', async () => {
     const d = await startTestDaemon({ config: { prewarm: CPREWARM, system: { container_images: IMAGES } } });
-    await waitFor(() => d.manager.prewarmed('container', 'python') === 1, 'a generic container', 30_000);
+    await expect.poll(() => d.manager.prewarmed('container', 'python'), { message: 'a generic container', timeout: 30_000 }).toBe(1);
     await deploy(d, 'cbridge', 'def handle(r):\n    return 1', { config: { execution_mode: 'container', network: 'bridge' } });
     const res = await invoke(d, 'cbridge', {});
     expect(res.statusCode).toBe(200);

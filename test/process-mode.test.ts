@@ -3,7 +3,7 @@ import http from 'node:http';
 import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import { ADMIN, DEMO, startTestDaemon } from './helpers/daemon.js';
-import { deploy, invoke, isRoot, waitFor } from './helpers/functions.js';
+import { deploy, invoke, isRoot } from './helpers/functions.js';
 
 if (!isRoot) console.warn('process-mode suite skipped: strict isolation needs root (CI runs it as root)');
 
@@ -100,13 +100,13 @@ describe.skipIf(!isRoot)('process mode: running functions', () => {
     await deploy(d, 'ephemeral', 'def handle(r):\n    return 1');
     expect((await invoke(d, 'ephemeral', {})).statusCode).toBe(200);
     expect(d.manager.instancesOf('ephemeral')).toHaveLength(1);
-    await waitFor(() => d.manager.instancesOf('ephemeral').length === 0, 'the idle instance to be reaped', 5000);
+    await expect.poll(() => d.manager.instancesOf('ephemeral'), { message: 'the idle instance is reaped', timeout: 5000 }).toHaveLength(0);
   });
 
   it('min_instances are started at deploy, so the first call is warm', async () => {
     const d = await startTestDaemon();
     await deploy(d, 'prewarmed', 'def handle(r):\n    return 1', { config: { min_instances: 2 } });
-    await waitFor(() => d.manager.instancesOf('prewarmed').filter((i) => i.state === 'idle').length === 2, 'two idle instances');
+    await expect.poll(() => d.manager.instancesOf('prewarmed').filter((i) => i.state === 'idle'), { message: 'two idle instances', timeout: 10_000 }).toHaveLength(2);
     const res = await invoke(d, 'prewarmed', {});
     expect(res.statusCode).toBe(200);
     expect(res.headers['x-faas-cold-start']).toBe('false');
@@ -117,7 +117,7 @@ describe.skipIf(!isRoot)('process mode: running functions', () => {
     await deploy(d, 'rolling', 'import time\ndef handle(r):\n    time.sleep(0.8)\n    return "v1"');
     expect((await invoke(d, 'rolling', {})).json()).toBe('v1');
     const inflight = invoke(d, 'rolling', {});
-    await new Promise((r) => setTimeout(r, 200));
+    await vi.waitFor(() => expect(d.manager.instancesOf('rolling').some((i) => i.state === 'busy')).toBe(true), { timeout: 10_000 });
     const put = await d.app.inject({ method: 'PUT', url: '/functions/rolling', headers: DEMO, payload: { code: 'def handle(r):\n    return "v2"' } });
     expect(put.statusCode).toBe(200);
     const old = await inflight;
@@ -125,21 +125,21 @@ describe.skipIf(!isRoot)('process mode: running functions', () => {
     expect(old.json()).toBe('v1');
     const next = await invoke(d, 'rolling', {});
     expect(next.json()).toBe('v2');
-    await waitFor(() => d.manager.instancesOf('rolling').every((i) => i.version === 2), 'old instances to stop');
+    await vi.waitFor(() => expect(d.manager.instancesOf('rolling').map((i) => i.version), 'old instances stop').not.toContain(1), { timeout: 10_000 });
   });
 
   it('a delete while a call runs lets it finish, then the function is gone and its instances stopped', async () => {
     const d = await startTestDaemon();
     await deploy(d, 'doomed', 'import time\ndef handle(r):\n    time.sleep(0.6)\n    return "done"');
     const inflight = invoke(d, 'doomed', {});
-    await new Promise((r) => setTimeout(r, 250));
+    await vi.waitFor(() => expect(d.manager.instancesOf('doomed').some((i) => i.state === 'busy')).toBe(true), { timeout: 10_000 });
     const del = await d.app.inject({ method: 'DELETE', url: '/functions/doomed', headers: DEMO });
     expect(del.statusCode).toBe(204);
     const res = await inflight;
     expect(res.statusCode).toBe(200);
     expect(res.json()).toBe('done');
     expect((await invoke(d, 'doomed', {})).statusCode).toBe(404);
-    await waitFor(() => d.manager.listInstances().length === 0, 'instances to stop');
+    await expect.poll(() => d.manager.listInstances(), { message: 'instances stop', timeout: 10_000 }).toHaveLength(0);
   });
 
   it('the caller Authorization header never reaches the function', async () => {
@@ -162,7 +162,7 @@ describe.skipIf(!isRoot)('process mode: running functions', () => {
     expect(inst.pid).toBeGreaterThan(0);
     expect((await d.app.inject({ method: 'DELETE', url: `/instances/${inst.id}`, headers: DEMO })).statusCode).toBe(403);
     expect((await d.app.inject({ method: 'DELETE', url: `/instances/${inst.id}`, headers: ADMIN })).statusCode).toBe(204);
-    await waitFor(() => d.manager.listInstances().length === 0, 'the instance to stop');
+    await expect.poll(() => d.manager.listInstances(), { message: 'the instance stops', timeout: 10_000 }).toHaveLength(0);
     expect((await d.app.inject({ method: 'DELETE', url: `/instances/${inst.id}`, headers: ADMIN })).statusCode).toBe(404);
     const next = await invoke(d, 'listed', {});
     expect(next.statusCode).toBe(200);
@@ -175,7 +175,7 @@ describe.skipIf(!isRoot)('process mode: limits and queueing', () => {
     const d = await startTestDaemon({ config: { system: { cold_start_timeout: 0.5 } } });
     await deploy(d, 'single', 'import time\ndef handle(r):\n    time.sleep(1.5)\n    return "done"', { config: { max_instances: 1 } });
     const first = invoke(d, 'single', {});
-    await new Promise((r) => setTimeout(r, 150));
+    await vi.waitFor(() => expect(d.manager.instancesOf('single').some((i) => i.state === 'busy')).toBe(true), { timeout: 10_000 });
     const second = await invoke(d, 'single', {});
     expect(second.statusCode).toBe(503);
     expect(second.json().error).toBe('Overloaded');

@@ -18,6 +18,7 @@ import {
   type LaunchCommand,
   type LaunchSpec,
 } from '../src/execution/drivers/process/launcher.js';
+import { testCgroupPrefix } from './helpers/leaks.js';
 
 // Faults the kernel will not produce on this machine (it has no v2 controllers, so no
 // "no internal processes" EBUSY) are injected through this hook; by default every call
@@ -37,7 +38,8 @@ const PY = '/usr/bin/python3';
 const isRoot = process.getuid?.() === 0;
 const hasBwrap = existsSync(BWRAP);
 // Unique per test process: other suites (and other engineers' runs) use cgroups at the same time.
-const PREFIX = `faasd-test-${process.pid}`;
+// The leak check (helpers/leaks.ts) fails the file if a cgroup under it is left behind.
+const PREFIX = testCgroupPrefix();
 const MiB = 1024 * 1024;
 
 if (!isRoot) console.warn('sandbox.test: not root, skipping strict sandbox and cgroup tests (they need namespaces and cgroup writes)');

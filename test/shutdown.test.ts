@@ -1,5 +1,5 @@
 // Graceful shutdown over a real socket.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEMO, startTestDaemon } from './helpers/daemon.js';
 import { deploy, isRoot } from './helpers/functions.js';
 
@@ -12,7 +12,7 @@ describe.skipIf(!isRoot)('graceful shutdown', () => {
     await deploy(d, 'other', 'def handle(r):\n    return 1', { config: { min_instances: 1 } });
     const call = (name: string) => fetch(`${d.url}/invoke/${name}`, { method: 'POST', headers: { ...DEMO, 'content-type': 'application/json' }, body: '{}' });
     const inflight = call('long');
-    await new Promise((r) => setTimeout(r, 300));
+    await vi.waitFor(() => expect(d.manager.instancesOf('long').some((i) => i.state === 'busy')).toBe(true), { timeout: 10_000 });
     const closing = d.close();
     await new Promise((r) => setTimeout(r, 100));
     // A new call is refused: the listener is closed (connection refused) or the gateway says 503.
@@ -35,7 +35,7 @@ describe.skipIf(!isRoot)('graceful shutdown', () => {
       (r) => r.status,
       () => 'dropped',
     );
-    await new Promise((r) => setTimeout(r, 400));
+    await vi.waitFor(() => expect(d.manager.instancesOf('forever').some((i) => i.state === 'busy')).toBe(true), { timeout: 10_000 });
     const t0 = Date.now();
     await d.close();
     expect(Date.now() - t0).toBeLessThan(5000);
