@@ -4,20 +4,22 @@ import type { FastifyInstance } from 'fastify';
 import type { LoadedConfig } from './config/load.js';
 import { buildApp } from './gateway/app.js';
 import type { DriverFactory } from './execution/driver.js';
-import { removeRunDir } from './execution/run-dir.js';
+import { removeRunDir } from './os/run-dir.js';
 import { setUpExecution, type ExecutionOptions } from './execution/setup.js';
 import type { ExecutionManager } from './execution/manager.js';
 import { createLogger, type Logger } from './logger.js';
 import { Observability } from './observability/observability.js';
 import { CodeStore } from './deploy/code-store.js';
-import { FunctionService } from './registry/function-service.js';
-import { RegistryLock } from './registry/registry-lock.js';
+import { Deployer } from './deploy/deployer.js';
+import { LocalDependencyInstaller } from './deploy/dependencies.js';
+import { RegistryLock } from './os/registry-lock.js';
 import { RegistryStore } from './registry/store.js';
 
 export interface Daemon {
   readonly app: FastifyInstance;
   readonly config: LoadedConfig;
-  readonly functions: FunctionService;
+  /** The deploy path and the registry's one door (create, update, delete, read). */
+  readonly functions: Deployer;
   readonly manager: ExecutionManager;
   readonly observability: Observability;
   readonly logger: Logger;
@@ -67,7 +69,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     const code = new CodeStore(config.system.function_storage_path);
     // The observer reads instance state from the manager at scrape time; the manager feeds it events.
     let observability: Observability | null = null;
-    const { manager, watchLateDrivers, runRoot } = await setUpExecution(config, logger, {
+    const { manager, watchLateDrivers, runRoot, interpreters } = await setUpExecution(config, logger, {
       observer: {
         invocation: (e) => observability!.invocation(e),
         functionLogs: (f, r, l) => observability!.functionLogs(f, r, l),
@@ -81,25 +83,21 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     observability = new Observability(manager);
     closers.push(() => removeRunDir(runRoot));
     closers.push(() => manager.close());
-    const functions = new FunctionService({
+    const functions = new Deployer({
       store,
       code,
+      target: manager,
+      installer: new LocalDependencyInstaller({ pythonPath: interpreters.python?.path ?? '/usr/bin/python3' }),
       defaultMode: config.system.default_mode,
       maxCodeSize: config.system.max_code_size,
       logger,
-      lifecycle: manager,
     });
-    await functions.syncDeclared(config.declared);
-    // Pools for every registered function; min_instances start warming now.
-    for (const rec of functions.list()) await manager.deployed(rec, functions.codeDir(rec));
+    // Declared functions deployed, every registered function's pool started (min_instances warm now).
+    await functions.start(config.declared);
     manager.startPrewarming();
     // A mode that comes up after boot (a Docker engine that answers late) gets the pools of its
-    // functions registered meanwhile (their min_instances start).
-    closers.push(
-      watchLateDrivers(async (mode) => {
-        for (const rec of functions.list()) if (rec.config.execution_mode === mode) await manager.deployed(rec, functions.codeDir(rec));
-      }),
-    );
+    // functions registered meanwhile.
+    closers.push(watchLateDrivers((mode) => functions.serveMode(mode)));
 
     const app = await buildApp({ config, functions, logger, execution: manager, observability });
     let appClosing: Promise<void> | null = null;

@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { daemonId } from '../src/execution/setup.js';
-import { runBase } from '../src/execution/run-dir.js';
-import { RegistryLock } from '../src/registry/registry-lock.js';
+import { runBase } from '../src/os/run-dir.js';
+import { RegistryLock } from '../src/os/registry-lock.js';
 import { startTestDaemon, tempDir } from './helpers/daemon.js';
 import { deploy, invoke } from './helpers/functions.js';
 

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { runBase } from '../src/execution/run-dir.js';
+import { runBase } from '../src/os/run-dir.js';
 import { daemonId } from '../src/execution/setup.js';
 import { startTestDaemon as startBase } from './helpers/daemon.js';
 import { deploy, invoke, isRoot } from './helpers/functions.js';

@@ -1,25 +1,70 @@
-// What the gateway may ask of the execution side. The gateway knows nothing else of it.
-import type { DriverHealth } from './driver.js';
-import type { InstanceInfo } from './manager.js';
+// What the layers above may ask of the execution side: the gateway (ExecutionApi), the deploy
+// path (DeployTarget) and the metrics (MetricsSource). They know nothing else of it.
+import type { FunctionRecord } from '../model/function-model.js';
+import type { DriverHealth, ExecutionMode, InstanceUsage, RuntimeName } from './driver.js';
 import type { InvokeOutcome } from './pool/pool.js';
 import type { InvokeRequest } from './protocol/shim-channel.js';
 
 export interface InstanceCounts {
   total: number;
-  starting?: number;
-  idle?: number;
-  busy?: number;
-  stopping?: number;
+  starting: number;
+  idle: number;
+  busy: number;
+  stopping: number;
 }
 
-export interface ExecutionApi {
-  /** Never waits: drivers keep their state current in the background. */
-  health(): Record<string, DriverHealth>;
+export interface InstanceInfo {
+  id: string;
+  function: string;
+  version: number;
+  mode: ExecutionMode;
+  state: string;
+  pid: number | null;
+  container_id: string | null;
+  age_seconds: number;
+  idle_seconds: number;
+  invocations: number;
+}
+
+export interface InstanceState {
+  function: string;
+  mode: ExecutionMode;
+  state: string;
+}
+
+export interface InstanceUsageReport {
+  function: string;
+  mode: ExecutionMode;
+  instance: string;
+  usage: InstanceUsage | null;
+}
+
+/** What metrics read at scrape time. */
+export interface MetricsSource {
+  instanceStates(): InstanceState[];
+  queueDepths(): { function: string; depth: number }[];
+  instanceUsage(only?: string): Promise<InstanceUsageReport[]>;
+}
+
+/** The gateway's view. */
+export interface ExecutionApi extends MetricsSource {
+  /** Every mode this daemon knows, running or not. Never waits: drivers keep their state current in the background. */
+  health(): Record<ExecutionMode, DriverHealth>;
   instanceCounts(functionName: string): InstanceCounts;
-  invoke?(functionName: string, req: Omit<InvokeRequest, 'timeoutMs'>, signal?: AbortSignal): Promise<InvokeOutcome>;
-  listInstances?(): InstanceInfo[];
-  stopInstance?(id: string): Promise<void>;
-  instanceStates?(): { function: string; mode: string; state: string }[];
-  queueDepths?(): { function: string; depth: number }[];
-  instanceUsage?(only?: string): Promise<{ function: string; instance: string; usage: { cpuSeconds: number; memoryBytes: number } | null }[]>;
+  /** `signal`: the client went away (a queued call leaves the queue; a running one finishes). */
+  invoke(functionName: string, req: Omit<InvokeRequest, 'timeoutMs'>, signal?: AbortSignal): Promise<InvokeOutcome>;
+  listInstances(): InstanceInfo[];
+  stopInstance(id: string): Promise<void>;
+}
+
+/** What the deploy path asks, in this order, before and after it writes a version to the registry. */
+export interface DeployTarget {
+  /** The mode runs here and has what the runtime needs (its image): throws DEPLOY_FAILED naming why not. */
+  prepare(mode: ExecutionMode, runtime: RuntimeName): Promise<void>;
+  /** The version's code loads (parsed in a sandbox, not run): throws DEPLOY_FAILED with the line. */
+  checkCode(runtime: RuntimeName, dir: string, file: string, handler: string | null): Promise<void>;
+  /** A ready version (code in `codeDir`, row written): its pool starts or rolls over to it. */
+  deployed(rec: FunctionRecord, codeDir: string): Promise<void>;
+  /** The function is gone: its calls are refused, its instances stop, its metrics are dropped. */
+  removed(name: string): Promise<void>;
 }

@@ -4,12 +4,9 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
 import type { ExecutionObserver } from './events.js';
-import type { MetricsSource } from '../observability/metrics.js';
-import type { FunctionLifecycle } from '../registry/function-service.js';
 import { cpuCores, entryFile, memoryBytes, type FunctionRecord } from '../model/function-model.js';
-import type { ExecutionApi, InstanceCounts } from './api.js';
-import type { DependencyInstaller } from '../deploy/dependencies.js';
-import type { Driver, DriverHealth, ExecutionMode, ExitInfo, InstanceUsage } from './driver.js';
+import type { DeployTarget, ExecutionApi, InstanceCounts, InstanceInfo, InstanceState, InstanceUsageReport } from './api.js';
+import type { Driver, DriverHealth, ExecutionMode, ExitInfo, RuntimeName } from './driver.js';
 import { CapacityGate } from './pool/capacity.js';
 import { FunctionPool, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool/pool.js';
 import type { InvokeRequest } from './protocol/shim-channel.js';
@@ -17,18 +14,6 @@ import type { InvokeRequest } from './protocol/shim-channel.js';
 /** Per-instance pids limit: enough for a runtime's own threads (node starts ~11) and a few children. */
 const PIDS_LIMIT = 256;
 
-export interface InstanceInfo {
-  id: string;
-  function: string;
-  version: number;
-  mode: ExecutionMode;
-  state: string;
-  pid: number | null;
-  container_id: string | null;
-  age_seconds: number;
-  idle_seconds: number;
-  invocations: number;
-}
 
 export interface ManagerOptions {
   config: LoadedConfig;
@@ -36,7 +21,6 @@ export interface ManagerOptions {
   drivers: Map<ExecutionMode, Driver>;
   /** Why a mode has no driver (shown in /health and deploy errors). */
   unavailable?: Map<ExecutionMode, string>;
-  installer?: DependencyInstaller;
   logger: Logger;
   onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void;
   observer?: ExecutionObserver;
@@ -48,8 +32,10 @@ interface PoolEntry {
   timeoutMs: number;
 }
 
-export class ExecutionManager implements ExecutionApi, FunctionLifecycle, MetricsSource {
+export class ExecutionManager implements ExecutionApi, DeployTarget {
   private readonly pools = new Map<string, PoolEntry>();
+  /** Pools of deleted functions still draining their running calls. */
+  private readonly closing = new Set<FunctionPool>();
   private readonly capacity: CapacityGate;
   private readonly reaper: NodeJS.Timeout;
   private readonly ttlMs: number;
@@ -123,8 +109,8 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
 
   // --- MetricsSource ---
 
-  instanceStates(): { function: string; mode: ExecutionMode; state: string }[] {
-    const out: { function: string; mode: ExecutionMode; state: string }[] = [];
+  instanceStates(): InstanceState[] {
+    const out: InstanceState[] = [];
     for (const [name, e] of this.pools) for (const i of e.pool.list()) out.push({ function: name, mode: e.mode, state: i.state });
     return out;
   }
@@ -133,8 +119,8 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
     return [...this.pools].map(([name, e]) => ({ function: name, depth: e.pool.queueDepth }));
   }
 
-  async instanceUsage(only?: string): Promise<{ function: string; mode: ExecutionMode; instance: string; usage: InstanceUsage | null }[]> {
-    const jobs: Promise<{ function: string; mode: ExecutionMode; instance: string; usage: InstanceUsage | null }>[] = [];
+  async instanceUsage(only?: string): Promise<InstanceUsageReport[]> {
+    const jobs: Promise<InstanceUsageReport>[] = [];
     for (const [name, e] of this.pools) {
       if (only && name !== only) continue;
       for (const i of e.pool.list()) {
@@ -183,24 +169,16 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
     return this.pools.get(name)?.pool.list() ?? [];
   }
 
-  // --- FunctionLifecycle (registry side) ---
+  // --- DeployTarget (the deploy path) ---
 
-  async checkCode(rec: FunctionRecord, dir: string): Promise<void> {
+  async checkCode(runtime: RuntimeName, dir: string, file: string, handler: string | null): Promise<void> {
     // Whichever driver can sandbox the check (process mode), whatever mode the function runs in.
     for (const d of this.opts.drivers.values()) {
-      if (d.checkCode) return d.checkCode(rec.runtime, dir, entryFile(rec.runtime), rec.handler);
+      if (d.checkCode) return d.checkCode(runtime, dir, file, handler);
     }
   }
 
-  async prepareCode(rec: FunctionRecord, dir: string): Promise<void> {
-    if (rec.config.dependencies.length > 0) {
-      if (!this.opts.installer) throw new FaasError('DEPLOY_FAILED', 'dependencies cannot be installed: no installer configured');
-      await this.opts.installer.install(rec.runtime, rec.config.dependencies, dir);
-    }
-  }
-
-  async validateDeploy(rec: FunctionRecord): Promise<void> {
-    const mode = rec.config.execution_mode;
+  async prepare(mode: ExecutionMode, runtime: RuntimeName): Promise<void> {
     const driver = this.opts.drivers.get(mode);
     if (!driver) {
       const why = this.opts.unavailable?.get(mode) ?? `no such mode (this daemon has ${[...this.opts.drivers.keys()].join(', ')})`;
@@ -208,7 +186,7 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
         details: { field: 'config.execution_mode' },
       });
     }
-    await driver.prepare(rec.runtime);
+    await driver.prepare(runtime);
   }
 
   async deployed(rec: FunctionRecord, codeDir: string): Promise<void> {
@@ -246,7 +224,10 @@ export class ExecutionManager implements ExecutionApi, FunctionLifecycle, Metric
     // Forgotten now: calls still running finish unrecorded (see invoke), so nothing of a
     // deleted function stays in metrics, stats or logs.
     this.opts.observer?.functionRemoved(name);
-    await e.pool.close();
+    // Not awaited: close() drains (running calls finish, up to their timeout), and DELETE
+    // answers at once; shutdown's destroy() still waits for every pool.
+    this.closing.add(e.pool);
+    void e.pool.close().finally(() => this.closing.delete(e.pool));
   }
 
   prewarmed(mode: ExecutionMode, runtime: 'python' | 'node'): number {

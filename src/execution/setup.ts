@@ -8,13 +8,12 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
-import { LocalDependencyInstaller } from '../deploy/dependencies.js';
 import type { ExecutionObserver } from './events.js';
 import type { Driver, DriverBuild, DriverFactory, DriverOptions, ExecutionMode, ExitInfo, RuntimeName } from './driver.js';
 import { BUILTIN_DRIVERS } from './drivers/index.js';
 import { resolveInterpreter } from './drivers/process/launcher.js';
 import { ExecutionManager } from './manager.js';
-import { prepareRunDir, removeRunDir, runBase } from './run-dir.js';
+import { prepareRunDir, removeRunDir, runBase } from '../os/run-dir.js';
 
 export const RUNTIMES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'runtimes');
 
@@ -92,7 +91,6 @@ export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks
       config,
       drivers,
       unavailable,
-      installer: new LocalDependencyInstaller({ pythonPath: interpreters.python?.path ?? '/usr/bin/python3' }),
       logger,
       ...(hooks.onInstanceGone ? { onInstanceGone: hooks.onInstanceGone } : {}),
       ...(hooks.observer ? { observer: hooks.observer } : {}),

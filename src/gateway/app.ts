@@ -1,12 +1,8 @@
 // buildApp(deps): the Fastify gateway, separate from listening (tests use app.inject()).
 import crypto from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Logger } from 'pino';
-import type { LoadedConfig } from '../config/load.js';
-import type { ExecutionApi } from '../execution/api.js';
-import type { Observability } from '../observability/observability.js';
-import type { FunctionService } from '../registry/function-service.js';
 import { KeyRing, registerAuth } from './auth.js';
+import type { AppDeps } from './deps.js';
 import { registerErrorHandling } from './error-handler.js';
 import { registerAuthLockout, registerRateLimit } from './rate-limit.js';
 import { functionRoutes } from './routes/functions.js';
@@ -15,16 +11,6 @@ import { instanceRoutes } from './routes/instances.js';
 import { invokeRoutes } from './routes/invoke.js';
 import { observabilityRoutes } from './routes/observability.js';
 
-export interface AppDeps {
-  config: LoadedConfig;
-  functions: FunctionService;
-  logger: Logger;
-  /** Absent until an execution manager is wired in; /invoke then answers 501. */
-  execution?: ExecutionApi;
-  observability?: Observability;
-  /** Called for each request refused by a key's rate limit (default: observability's counter). */
-  onRateLimited?: (keyName: string) => void;
-}
 
 // Request ids: 16 random hex digits, cut from a pooled random buffer (one getrandom() per 512
 // requests instead of one per request).
@@ -61,7 +47,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Order matters (onRequest hooks run as registered): IP lockout, then auth, then key limit.
   const lockout = registerAuthLockout(app, { failuresPerMinute: rate_limit.auth_failures_per_minute });
   registerAuth(app, new KeyRing(deps.config.api_keys), lockout.onAuthFailure);
-  registerRateLimit(app, { default: rate_limit.default, apiKeys: deps.config.api_keys, onLimited: deps.onRateLimited ?? ((k) => deps.observability?.rateLimited(k)) });
+  registerRateLimit(app, { default: rate_limit.default, apiKeys: deps.config.api_keys, onLimited: deps.onRateLimited ?? ((k) => deps.observability.rateLimited(k)) });
 
   // Callback-style hooks: they run on every request, and an async hook costs a promise each.
   app.addHook('onSend', (req, reply, payload, done) => {

@@ -1,26 +1,13 @@
 // The function model: what a function is, its defaults, and how a config patch is merged.
 // The config's fields are validated by function-schema.ts, at the edges (API, YAML, registry).
 import { badRequest } from '../errors.js';
-import type { ExecutionMode, RuntimeName } from '../model/runtime.js';
-import { instanceBoundsProblem, parseCpu, parseMemory, problemError } from './function-schema.js';
+import type { ExecutionMode, RuntimeName } from './runtime.js';
+import { instanceBoundsProblem, parseCpu, parseMemory, problemError, type FunctionConfig } from './function-schema.js';
+
+export type { FunctionConfig };
 
 export const FUNCTION_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-export interface FunctionConfig {
-  execution_mode: ExecutionMode;
-  /** Seconds. */
-  timeout: number;
-  memory: string;
-  cpu_limit: string;
-  dependencies: string[];
-  environment: Record<string, string>;
-  min_instances: number;
-  max_instances: number;
-  /** Container mode: `none` (default) or `bridge`. */
-  network: 'none' | 'bridge';
-  /** Most in-flight invocations of this function; 0 = bounded only by max_instances. */
-  max_concurrency: number;
-}
 
 export interface FunctionRecord {
   name: string;

@@ -5,7 +5,24 @@
 // across two fields) is the one small check below it.
 import { Ajv } from 'ajv';
 import { badRequest } from '../errors.js';
-import type { FunctionConfig } from './function-model.js';
+import type { ExecutionMode } from './runtime.js';
+
+/** A function's config as the schema below describes it (defaults filled). */
+export interface FunctionConfig {
+  execution_mode: ExecutionMode;
+  /** Seconds. */
+  timeout: number;
+  memory: string;
+  cpu_limit: string;
+  dependencies: string[];
+  environment: Record<string, string>;
+  min_instances: number;
+  max_instances: number;
+  /** Container mode: `none` (default) or `bridge`. */
+  network: 'none' | 'bridge';
+  /** Most in-flight invocations of this function; 0 = bounded only by max_instances. */
+  max_concurrency: number;
+}
 
 const MEMORY_RE = /^([0-9]+(?:\.[0-9]+)?)\s*(Ki|Mi|Gi|K|M|G|k)?$/;
 const CPU_RE = /^(?:([0-9]+)m|([0-9]+(?:\.[0-9]+)?))$/;

@@ -2,16 +2,10 @@
 // process (tests). faasd's own names, plus the OpenFaaS gateway names so existing OpenFaaS
 // dashboards and alerts work unchanged.
 import client from 'prom-client';
-import type { ExecutionMode, InstanceUsage } from '../execution/driver.js';
+import type { MetricsSource } from '../execution/api.js';
+import type { InstanceUsage } from '../execution/driver.js';
 import type { InvocationEvent } from '../execution/events.js';
 import { CollectedMetric, FastCounter, FastHistogram, shared, type CounterHandle, type HistogramHandle } from './series.js';
-
-export interface MetricsSource {
-  /** Instances by function, mode and state. */
-  instanceStates(): { function: string; mode: ExecutionMode; state: string }[];
-  queueDepths(): { function: string; depth: number }[];
-  instanceUsage(): Promise<{ function: string; mode: ExecutionMode; instance: string; usage: InstanceUsage | null }[]>;
-}
 
 interface InvocationSeries {
   invocations: CounterHandle;

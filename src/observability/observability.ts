@@ -1,7 +1,8 @@
 // The daemon's one observer: every invocation event feeds stats, metrics and the log rings.
 import type { ExecutionObserver, InvocationEvent } from '../execution/events.js';
 import { InvocationLogs } from './invocation-logs.js';
-import { Metrics, type MetricsSource } from './metrics.js';
+import type { MetricsSource } from '../execution/api.js';
+import { Metrics } from './metrics.js';
 import { StatsCollector } from './stats.js';
 
 export class Observability implements ExecutionObserver {

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { FunctionRecord } from '../../model/function-model.js';
 import { FUNCTION_CONFIG_SCHEMA_ID, compileWithFunctionSchema } from '../../model/function-schema.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 const nameParams = {
   type: 'object',
@@ -46,30 +46,30 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
     ...summary(rec),
     code: rec.code,
     config: rec.config,
-    instances: deps.execution?.instanceCounts(rec.name) ?? { total: 0 },
+    instances: deps.execution.instanceCounts(rec.name),
   });
 
   app.get('/functions', { config: { scope: 'manage' } }, async () => {
-    const functions = deps.functions.list().map((r) => ({ ...summary(r), instances: deps.execution?.instanceCounts(r.name) ?? { total: 0 } }));
+    const functions = deps.functions.list().map((r) => ({ ...summary(r), instances: deps.execution.instanceCounts(r.name) }));
     return { functions, count: functions.length };
   });
 
-  app.post('/functions', { config: { scope: 'manage' }, bodyLimit, schema: { body: createBody } }, async (req, reply) => {
-    const rec = await deps.functions.create(req.body as Record<string, unknown>);
+  app.post<{ Body: Record<string, unknown> }>('/functions', { config: { scope: 'manage' }, bodyLimit, schema: { body: createBody } }, async (req, reply) => {
+    const rec = await deps.functions.create(req.body);
     reply.code(201).header('Location', `/functions/${rec.name}`);
     return details(rec);
   });
 
-  app.get('/functions/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req) => {
-    return details(deps.functions.get((req.params as { name: string }).name));
+  app.get<{ Params: { name: string } }>('/functions/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req) => {
+    return details(deps.functions.get(req.params.name));
   });
 
-  app.put('/functions/:name', { config: { scope: 'manage' }, bodyLimit, schema: { params: nameParams, body: updateBody } }, async (req) => {
-    return details(await deps.functions.update((req.params as { name: string }).name, req.body as Record<string, unknown>));
+  app.put<{ Params: { name: string }; Body: Record<string, unknown> }>('/functions/:name', { config: { scope: 'manage' }, bodyLimit, schema: { params: nameParams, body: updateBody } }, async (req) => {
+    return details(await deps.functions.update(req.params.name, req.body));
   });
 
-  app.delete('/functions/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req, reply) => {
-    await deps.functions.delete((req.params as { name: string }).name);
+  app.delete<{ Params: { name: string } }>('/functions/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req, reply) => {
+    await deps.functions.delete(req.params.name);
     reply.code(204);
   });
 }

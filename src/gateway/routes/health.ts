@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const started = Date.now();
   app.get('/health', async (_req, reply) => {
     const registryOk = deps.functions.healthy();
-    const drivers = deps.execution ? deps.execution.health() : {};
+    const drivers = deps.execution.health();
     const warnings: string[] = [];
     if (deps.config.using_demo_keys) {
       warnings.push('no api_keys configured: the public quick-start keys demo-key and admin-key are in force; run faasd --create-config');

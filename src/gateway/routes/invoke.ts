@@ -1,7 +1,7 @@
 // /invoke/:name and /invoke/:name/*: any method, any content type, body passed as bytes.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FaasError } from '../../errors.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 // Never forwarded to a function: the caller's credentials, and hop-by-hop headers.
 const DROP_REQUEST = new Set(['authorization', 'proxy-authorization', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
@@ -10,16 +10,20 @@ const DROP_RESPONSE = /^(content-length|transfer-encoding|connection|keep-alive|
 
 const EMPTY = Buffer.alloc(0);
 
+interface InvokeParams {
+  name: string;
+  '*'?: string;
+}
+
 export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   // Function bodies are opaque bytes: no JSON parsing in the gateway, any content type.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const exec = deps.execution;
 
-  const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!exec?.invoke) throw new FaasError('NOT_IMPLEMENTED', 'function execution is not available in this build');
+  const handler = async (req: FastifyRequest<{ Params: InvokeParams }>, reply: FastifyReply) => {
     const t0 = performance.now();
-    const params = req.params as { name: string; '*'?: string };
+    const params = req.params;
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
       if (v === undefined || DROP_REQUEST.has(k)) continue;
@@ -65,7 +69,8 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
     if (result.logs.length > 0 && req.log.level === 'debug') req.log.debug({ function: params.name, logs: result.logs }, 'function output');
     return reply.send(result.body);
   };
+  // No params schema on the hot path: an unknown name is a 404 from one map lookup anyway.
   const opts = { config: { scope: 'invoke' as const } };
-  app.all('/invoke/:name', opts, handler);
-  app.all('/invoke/:name/*', opts, handler);
+  app.all<{ Params: InvokeParams }>('/invoke/:name', opts, handler);
+  app.all<{ Params: InvokeParams }>('/invoke/:name/*', opts, handler);
 }

@@ -1,13 +1,13 @@
 // GET /metrics (Prometheus text), /stats, /stats/functions/:name, /functions/:name/logs.
 import type { FastifyInstance } from 'fastify';
 import { badRequest } from '../../errors.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../deps.js';
 
 const PCT = [50, 95, 99] as const;
+const NAME_PARAMS = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 63 } } } as const;
 
 export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const obs = deps.observability;
-  if (!obs) return;
 
   app.get('/metrics', { config: deps.config.system.metrics_auth ? { scope: 'metrics' } : {} }, async (_req, reply) => {
     reply.header('content-type', obs.metrics.contentType);
@@ -17,11 +17,11 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
   app.get('/stats', { config: { scope: 'manage' } }, async () => {
     const t = obs.stats.totals();
     // Every mode this daemon knows (running or not), so a dashboard sees zeros, not gaps.
-    const byMode: Record<string, number> = Object.fromEntries(Object.keys(deps.execution?.health() ?? {}).map((m) => [m, 0]));
+    const byMode: Record<string, number> = Object.fromEntries(Object.keys(deps.execution.health()).map((m) => [m, 0]));
     const functions = deps.functions.list();
     for (const f of functions) byMode[f.config.execution_mode] = (byMode[f.config.execution_mode] ?? 0) + 1;
     const byState: Record<string, number> = { starting: 0, idle: 0, busy: 0, stopping: 0 };
-    const states = deps.execution?.instanceStates?.() ?? [];
+    const states = deps.execution.instanceStates();
     for (const s of states) byState[s.state] = (byState[s.state] ?? 0) + 1;
     return {
       uptime_seconds: Math.round((Date.now() - obs.stats.startedAt) / 1000),
@@ -33,11 +33,11 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
     };
   });
 
-  app.get('/stats/functions/:name', { config: { scope: 'manage' } }, async (req) => {
-    const fn = deps.functions.get((req.params as { name: string }).name);
+  app.get<{ Params: { name: string } }>('/stats/functions/:name', { config: { scope: 'manage' }, schema: { params: NAME_PARAMS } }, async (req) => {
+    const fn = deps.functions.get(req.params.name);
     const c = obs.stats.of(fn.name);
-    const usage = (await deps.execution?.instanceUsage?.(fn.name)) ?? [];
-    const states = new Map((deps.execution?.listInstances?.() ?? []).filter((i) => i.function === fn.name).map((i) => [i.id, i]));
+    const usage = await deps.execution.instanceUsage(fn.name);
+    const states = new Map(deps.execution.listInstances().filter((i) => i.function === fn.name).map((i) => [i.id, i]));
     return {
       name: fn.name,
       version: fn.version,
@@ -45,7 +45,7 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
       invocations: { total: c?.invocations ?? 0, errors: c?.errors ?? 0, cold_starts: c?.coldStarts ?? 0, prewarmed_starts: c?.prewarmedStarts ?? 0 },
       latency_ms: c ? c.latency.percentiles(PCT) : { p50: null, p95: null, p99: null },
       cold_start_ms: c ? c.coldStartLatency.percentiles([50, 95]) : { p50: null, p95: null },
-      queue_depth: deps.execution?.queueDepths?.().find((q) => q.function === fn.name)?.depth ?? 0,
+      queue_depth: deps.execution.queueDepths().find((q) => q.function === fn.name)?.depth ?? 0,
       instances: usage.map((u) => ({
         id: u.instance,
         state: states.get(u.instance)?.state ?? 'unknown',
@@ -56,11 +56,12 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
     };
   });
 
-  app.get(
+  app.get<{ Params: { name: string }; Querystring: { limit?: string; since?: string } }>(
     '/functions/:name/logs',
     {
       config: { scope: 'manage' },
       schema: {
+        params: NAME_PARAMS,
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -69,8 +70,8 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
       },
     },
     async (req) => {
-      const fn = deps.functions.get((req.params as { name: string }).name);
-      const q = req.query as { limit?: string; since?: string };
+      const fn = deps.functions.get(req.params.name);
+      const q = req.query;
       const limit = q.limit === undefined ? 100 : Number(q.limit);
       if (limit < 1 || limit > 1000) throw badRequest('limit', 'limit must be from 1 to 1000');
       let since: Date | undefined;

@@ -32,13 +32,15 @@ export interface DockerProbe {
 }
 
 export async function probeDocker(docker: Docker = new Docker(), timeoutMs = 3000): Promise<DockerProbe> {
-  const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref());
   try {
-    const v = (await Promise.race([docker.version(), timeout])) as { Version: string; ApiVersion: string };
+    // The typings omit the options argument; dockerode honours abortSignal (no stray timer left behind).
+    const version = docker.version as (opts: object) => Promise<{ Version: string; ApiVersion: string }>;
+    const v = await version.call(docker, { abortSignal: AbortSignal.timeout(timeoutMs) });
     return { ok: true, detail: `engine ${v.Version}, API ${v.ApiVersion}`, apiVersion: v.ApiVersion };
   } catch (e) {
     const where = process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
-    return { ok: false, detail: `engine not reachable at ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+    const why = (e as Error).name === 'AbortError' || (e as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+    return { ok: false, detail: `engine not reachable at ${where}: ${why}` };
   }
 }
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { isLockHeld, lockFileOf } from '../registry/registry-lock.js';
+import { isLockHeld, lockFileOf } from './registry-lock.js';
 
 const MARKER = 'registry';
 /** A directory without a marker younger than this may belong to a daemon that is starting. */

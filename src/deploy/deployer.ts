@@ -1,12 +1,15 @@
-// Create / update / delete functions: validation, the code directory, the registry row, and
-// the hooks that tell the execution side. Order matters for "nothing lost": code and
-// dependencies are in place and the runtime prepared before the row is written, so a failed
-// deploy leaves the previous version serving and no half-made function behind.
+// The deploy path, one direction: validate the input, prepare a ready version (the mode can
+// run it and its image is local, the code is written and loads, its dependencies are
+// installed), then hand it to the registry and, last, to the pools. Order matters for
+// "nothing lost": a failed deploy leaves the previous version serving and no half-made
+// function behind. Reads of the registry go through here too, so the gateway has one door.
 import type { Logger } from 'pino';
 import { FaasError, badRequest } from '../errors.js';
 import type { DeclaredFunctionSpec } from '../config/load.js';
 import type { ExecutionMode } from '../model/runtime.js';
-import type { CodeStore, PrepareHook } from '../deploy/code-store.js';
+import type { DeployTarget } from '../execution/api.js';
+import type { CodeStore } from './code-store.js';
+import type { DependencyInstaller } from './dependencies.js';
 import {
   defaultConfig,
   mergeConfig,
@@ -15,39 +18,25 @@ import {
   validateHandler,
   validateName,
   type FunctionRecord,
+  entryFile,
 } from '../model/function-model.js';
-import type { RegistryStore } from './store.js';
+import type { RegistryStore } from '../registry/store.js';
 
-/** What the execution side wants to hear about. All optional so the registry runs alone. */
-export interface FunctionLifecycle {
-  /** A new version's code loads (syntax, handler), checked in its temp dir. Throw DEPLOY_FAILED. */
-  checkCode?(rec: FunctionRecord, dir: string): Promise<void>;
-  /** Build step inside the version's temp dir (install dependencies). Throw DEPLOY_FAILED. */
-  prepareCode?(rec: FunctionRecord, dir: string): Promise<void>;
-  /** Before the row is written (e.g. the runtime image exists). Throw DEPLOY_FAILED. */
-  validateDeploy?(rec: FunctionRecord): Promise<void>;
-  /** After the row is written: roll instances to this version. */
-  deployed?(rec: FunctionRecord, codeDir: string): Promise<void>;
-  /** After the row is deleted: stop the function's instances. */
-  removed?(name: string): Promise<void>;
-}
-
-export interface FunctionServiceOptions {
+export interface DeployerOptions {
   store: RegistryStore;
   code: CodeStore;
+  /** The execution side: prepares, checks and serves versions. */
+  target: DeployTarget;
+  installer: DependencyInstaller;
   defaultMode: ExecutionMode;
   maxCodeSize: number;
   logger: Logger;
-  lifecycle?: FunctionLifecycle;
 }
 
-export class FunctionService {
+export class Deployer {
   private readonly locks = new Map<string, Promise<unknown>>();
-  lifecycle: FunctionLifecycle;
 
-  constructor(private readonly opts: FunctionServiceOptions) {
-    this.lifecycle = opts.lifecycle ?? {};
-  }
+  constructor(private readonly opts: DeployerOptions) {}
 
   get(name: string): FunctionRecord {
     const rec = this.opts.store.get(name);
@@ -67,7 +56,21 @@ export class FunctionService {
     return this.opts.store.healthy();
   }
 
-  codeDir(rec: FunctionRecord): string {
+  /**
+   * Boot: the functions declared in faas_config.yaml are deployed (created or updated), a lost
+   * code directory is rebuilt from its row, and every registered function's pool is started.
+   */
+  async start(declared: readonly DeclaredFunctionSpec[]): Promise<void> {
+    await this.syncDeclared(declared);
+    for (const rec of this.list()) await this.opts.target.deployed(rec, this.codeDir(rec));
+  }
+
+  /** A mode that came up after boot (a Docker engine that answered late): its functions' pools. */
+  async serveMode(mode: ExecutionMode): Promise<void> {
+    for (const rec of this.list()) if (rec.config.execution_mode === mode) await this.opts.target.deployed(rec, this.codeDir(rec));
+  }
+
+  private codeDir(rec: FunctionRecord): string {
     return this.opts.code.versionDir(rec.name, rec.version);
   }
 
@@ -120,13 +123,13 @@ export class FunctionService {
         throw new FaasError('FUNCTION_NOT_FOUND', `function "${name}" does not exist`, { details: { function: name } });
       }
       this.opts.logger.info({ function: name }, 'function deleted');
-      await this.lifecycle.removed?.(name);
+      await this.opts.target.removed(name);
       await this.opts.code.removeFunction(name);
     });
   }
 
-  /** Boot: upsert the functions declared in faas_config.yaml, then make sure every code dir exists. */
-  async syncDeclared(declared: readonly DeclaredFunctionSpec[]): Promise<void> {
+  /** Upsert the functions declared in faas_config.yaml, then make sure every code dir exists. */
+  private async syncDeclared(declared: readonly DeclaredFunctionSpec[]): Promise<void> {
     await this.opts.code.init();
     for (const d of declared) {
       const cur = this.opts.store.get(d.name);
@@ -149,7 +152,8 @@ export class FunctionService {
     for (const rec of this.opts.store.list()) {
       if (!(await this.opts.code.exists(rec.name, rec.version))) {
         this.opts.logger.warn({ function: rec.name, version: rec.version }, 'code directory missing, rebuilding it from the registry');
-        await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.code, this.prepareHook(rec));
+        // Not checked again: that version was accepted once already.
+        await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.code, (dir) => this.installDependencies(rec, dir));
       }
     }
   }
@@ -165,19 +169,18 @@ export class FunctionService {
     return c;
   }
 
-  private prepareHook(rec: FunctionRecord): PrepareHook | undefined {
-    const prep = this.lifecycle.prepareCode;
-    return prep ? (dir) => prep.call(this.lifecycle, rec, dir) : undefined;
+  private async installDependencies(rec: FunctionRecord, dir: string): Promise<void> {
+    if (rec.config.dependencies.length > 0) await this.opts.installer.install(rec.runtime, rec.config.dependencies, dir);
   }
 
+  /** Prepare a ready version, write its row (`write`), then hand it to the pools. */
   private async commit(rec: FunctionRecord, write: () => void): Promise<void> {
-    await this.lifecycle.validateDeploy?.(rec);
-    const prepare = this.prepareHook(rec);
-    // A new version is checked before its dependencies are installed (fail fast); a directory
-    // rebuilt at boot (syncDeclared) is not: that version was accepted once already.
+    const target = this.opts.target;
+    await target.prepare(rec.config.execution_mode, rec.runtime);
+    // Checked before its dependencies are installed: fail fast.
     const dir = await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.code, async (tmp) => {
-      await this.lifecycle.checkCode?.(rec, tmp);
-      await prepare?.(tmp);
+      await target.checkCode(rec.runtime, tmp, entryFile(rec.runtime), rec.handler);
+      await this.installDependencies(rec, tmp);
     });
     try {
       write();
@@ -186,7 +189,7 @@ export class FunctionService {
       throw e;
     }
     this.opts.logger.info({ function: rec.name, version: rec.version, runtime: rec.runtime, mode: rec.config.execution_mode }, 'function deployed');
-    await this.lifecycle.deployed?.(rec, dir);
+    await target.deployed(rec, dir);
   }
 
   /** One deploy at a time per function name; different functions proceed in parallel. */

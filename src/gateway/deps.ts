@@ -1,0 +1,16 @@
+// What the gateway is built from (buildApp's argument), shared by app.ts and every route.
+import type { Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.js';
+import type { Deployer } from '../deploy/deployer.js';
+import type { ExecutionApi } from '../execution/api.js';
+import type { Observability } from '../observability/observability.js';
+
+export interface AppDeps {
+  config: LoadedConfig;
+  functions: Deployer;
+  logger: Logger;
+  execution: ExecutionApi;
+  observability: Observability;
+  /** Called for each request refused by a key's rate limit (default: observability's counter). */
+  onRateLimited?: (keyName: string) => void;
+}
