@@ -2,15 +2,23 @@
 // faasd Node shim: runs one function in this process and speaks docs/protocol.md to the
 // daemon over the Unix socket in FAAS_SOCKET. No dependencies, no build step. Start-up is
 // every cold start: before `ready` only net (~4 ms of a ~35 ms node start; a piped stdout
-// needs it anyway) and path are loaded; stdout/stderr are set up just after (prepare()).
+// needs it anyway), path and ./frames.js (the framing, shared with the daemon: ~0.8 ms,
+// most of it the module loader's first use, which prepare()'s warm-up.js paid before) are
+// loaded; stdout/stderr are set up just after (prepare()).
 // Exit status: 0 daemon closed the connection, 1 cannot connect, 3 protocol error,
 // 4 function failed to load.
 
 const net = require('node:net');
 const path = require('node:path');
+const {
+  MAX_HEADER_BYTES: MAX_HEADER,
+  MAX_BODY_BYTES: MAX_BODY,
+  FrameDecoder,
+  FrameError,
+  encodeFrame,
+  writeFrame,
+} = require('./frames.js');
 
-const MAX_HEADER = 1024 * 1024;
-const MAX_BODY = 64 * 1024 * 1024;
 const LOG_MAX_LINES = 1000;
 const LOG_MAX_LINE = 4096;
 // Keeps a result header well under MAX_HEADER even for 1000 long lines (docs/protocol.md).
@@ -20,113 +28,20 @@ const EMPTY = Buffer.alloc(0);
 
 // ------------------------------------------------------------------ framing
 
-// Bodies up to this size travel in the same buffer as their header: one plain write costs
-// less than a corked writev of two buffers (node's stream machinery runs per buffer).
-const INLINE_BODY = 16 * 1024;
-
-/** Prefix + header, with room after the header for `inline` body bytes. */
-function encode(header, body, inline = 0) {
-  const json = JSON.stringify(header);
-  const length = Buffer.byteLength(json);
-  const head = Buffer.allocUnsafe(8 + length + inline);
-  head.writeUInt32BE(length, 0);
-  head.writeUInt32BE(body ? body.length : 0, 4);
-  head.write(json, 8, 'utf8');
-  return head;
-}
-
+/** Writes one frame (frames.js: one write for a small one); false if it is over a limit. */
 function send(header, body, callback) {
-  const size = body ? body.length : 0;
-  const inline = size <= INLINE_BODY ? size : 0;
-  const head = encode(header, body, inline);
-  if (head.length - 8 - inline > MAX_HEADER) return false;
-  if (inline > 0) {
-    body.copy(head, head.length - inline);
-    socket.write(head, callback);
-  } else if (size > 0) {
-    socket.cork();
-    socket.write(head);
-    socket.write(body, callback);
-    socket.uncork();
-  } else {
-    socket.write(head, callback);
+  try {
+    writeFrame(socket, header, body, callback);
+  } catch (err) {
+    if (err instanceof FrameError) return false;
+    throw err;
   }
   return true;
 }
 
-class ProtocolError extends Error {}
-
 class HandlerNotFound extends Error {
   get name() {
     return 'HandlerNotFound';
-  }
-}
-
-/** Accumulates socket chunks; calls onFrame(header, body) for each complete frame. */
-class Decoder {
-  constructor(onFrame) {
-    this.onFrame = onFrame;
-    this.chunks = [];
-    this.buffered = 0;
-    this.headerLength = -1;
-    this.bodyLength = 0;
-  }
-
-  push(chunk) {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    for (;;) {
-      if (this.headerLength < 0) {
-        if (this.buffered < 8) return;
-        const prefix = this.take(8);
-        this.headerLength = prefix.readUInt32BE(0);
-        this.bodyLength = prefix.readUInt32BE(4);
-        if (this.headerLength > MAX_HEADER || this.bodyLength > MAX_BODY) {
-          throw new ProtocolError(`frame of ${this.headerLength}+${this.bodyLength} bytes is over the limit`);
-        }
-      }
-      if (this.buffered < this.headerLength + this.bodyLength) return;
-      const raw = this.take(this.headerLength);
-      const body = this.take(this.bodyLength);
-      this.headerLength = -1;
-      let header;
-      try {
-        header = JSON.parse(raw.toString('utf8'));
-      } catch {
-        throw new ProtocolError('frame header is not valid JSON');
-      }
-      if (header === null || typeof header !== 'object' || Array.isArray(header) || typeof header.type !== 'string') {
-        throw new ProtocolError('frame header is not an object with a string type');
-      }
-      this.onFrame(header, body);
-    }
-  }
-
-  take(n) {
-    if (n === 0) return EMPTY;
-    this.buffered -= n;
-    const first = this.chunks[0];
-    if (first.length >= n) {
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const chunk = this.chunks[0];
-      const want = n - filled;
-      if (chunk.length <= want) {
-        chunk.copy(out, filled);
-        filled += chunk.length;
-        this.chunks.shift();
-      } else {
-        chunk.copy(out, filled, 0, want);
-        filled += want;
-        this.chunks[0] = chunk.subarray(want);
-      }
-    }
-    return out;
   }
 }
 
@@ -493,7 +408,7 @@ function prepare() {
   toResponse({ ok: true });
   toResponse({ statusCode: 204, headers: { 'x-a': 'b' }, body: '' });
   new Request({ method: 'GET', path: '/', headers: {}, query: {} }, Buffer.from('{}')).json();
-  new Decoder(() => {}).push(encode({ type: 'warm-up', logs: [] }, EMPTY));
+  new FrameDecoder(() => {}).push(encodeFrame({ type: 'warm-up', logs: [] })[0]);
   // The module loader's whole resolve-read-compile path, on a file that does nothing.
   require('./warm-up.js');
 }
@@ -514,7 +429,7 @@ if (!socketPath) {
   process.stderr.write('faasd shim: FAAS_SOCKET is not set\n');
   process.exit(1);
 }
-const decoder = new Decoder(onFrame);
+const decoder = new FrameDecoder(onFrame);
 let connected = false;
 const socket = net.connect(socketPath, () => {
   connected = true;
@@ -525,7 +440,7 @@ socket.on('data', (chunk) => {
   try {
     decoder.push(chunk);
   } catch (err) {
-    if (err instanceof ProtocolError) fail(err.message);
+    if (err instanceof FrameError) fail(err.message);
     throw err;
   }
 });
