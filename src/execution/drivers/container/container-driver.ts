@@ -13,36 +13,30 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { FaasError } from '../../../errors.js';
-import type { Driver, DriverHealth, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../../driver.js';
-import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed } from '../generic-pool.js';
+import type { DriverHealth, InstanceSpec, InstanceUsage, RuntimeName } from '../../driver.js';
 import { GENERIC_LIMITS, InstanceBase, STDERR_TAIL_BYTES, settlesWithin, shimEnvironment, startError, type InstanceParts } from '../instance-base.js';
+import { ShimDriver, type LaunchSpec, type ShimDriverOptions } from '../shim-driver.js';
 import { listenForShim, type ShimListener } from '../../protocol/shim-channel.js';
 import { StartLimiter } from './start-limiter.js';
 import { ContainerImages, type ImageInfo } from './images.js';
 import { LABELS, dockerMessage, statusCode } from './docker-util.js';
-import { startOrDiscard, withStartTimeout } from '../instance-start.js';
+import { withStartTimeout } from '../instance-start.js';
 
-export interface ContainerDriverOptions {
+export interface ContainerDriverOptions extends ShimDriverOptions {
   /** dockerode instance (the engine's API socket). */
   docker: Docker;
   /** Image per runtime, e.g. { python: 'python:3.11-slim', node: 'node:20-slim' }. */
   images: Record<RuntimeName, string>;
-  /** Host directory for per-instance directories (sockets), e.g. /run/faasd/<daemonId>/containers. */
-  runRoot: string;
   /** The repo's runtimes/ directory (runtimes/python/shim.py, runtimes/node/shim.js). */
   runtimesDir: string;
   /** Value of the faasd.daemon label: what removeOrphans() of a restarted daemon looks for. */
   daemonId: string;
-  startTimeoutMs: number;
-  logger: Logger;
   /**
    * Interpreter inside the image, per runtime. Default: found once per image in prepare(),
    * as the first `python3` / `node` that exists in the directories of the image's PATH
    * (stock python:3.11-slim / node:20-slim: /usr/local/bin, faasd-runtime/*-local: /usr/bin).
    */
   interpreterPaths?: Partial<Record<RuntimeName, string>>;
-  /** Generic containers kept ready per runtime (0 = none). */
-  prewarm?: Record<RuntimeName, number>;
   /** What the engine said when it was first probed (shown by /health until the next probe). */
   engineDetail?: string;
   /** Interval of the background engine and image probe behind /health, ms. */
@@ -95,20 +89,16 @@ function signalOf(code: number | null): string | null {
 }
 
 
-export class ContainerDriver implements Driver {
-  readonly mode = 'container' as const;
-  private readonly live = new Set<ContainerInstance>();
+export class ContainerDriver extends ShimDriver<ContainerInstance> {
   /** Container starts in flight at once: a few per core keep each one well within its timeout. */
   private readonly starts = new StartLimiter(Math.max(2, 2 * os.availableParallelism()));
   private readonly images: ContainerImages;
   private state: DriverHealth;
   private readonly monitor: NodeJS.Timeout;
   private probing = false;
-  private readonly generic: GenericPool<ContainerInstance>;
-  private closed = false;
 
   constructor(private readonly opts: ContainerDriverOptions) {
-    this.generic = new GenericPool(opts.prewarm ?? { python: 0, node: 0 }, (rt) => this.startGeneric(rt), opts.logger, 'container');
+    super('container', opts);
     this.images = new ContainerImages({
       docker: opts.docker,
       images: opts.images,
@@ -166,60 +156,27 @@ export class ContainerDriver implements Driver {
     await this.images.info(runtime);
   }
 
-  /** Driver start: a pre-warmed generic container when one fits, else a full cold start. */
-  async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
-    if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
-    // A container's network is fixed when it is created: only network "none" fits a generic one.
-    const fits = spec.network !== 'bridge' ? spec : { ...spec, prewarmable: false };
-    return startPreferringPrewarmed(this.generic, fits, (g, s) => this.specialise(g, s), () => this.coldStart(spec, signal), this.opts.logger);
+  /** A container's network is fixed when it is created: only network "none" fits a generic one. */
+  protected fitsGeneric(spec: InstanceSpec): boolean {
+    return super.fitsGeneric(spec) && spec.network !== 'bridge';
   }
 
-  private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
-    const inst = await this.launch(launchOf(spec), signal);
-    return startOrDiscard(
-      inst,
-      () => withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`),
-      (e, exit) => startError(spec.functionName, e, exit),
-    );
+  /** docker update of the limits that differ from a generic container's (128Mi, 1 CPU, 256 pids). */
+  protected async applyLimits(inst: ContainerInstance, spec: InstanceSpec): Promise<void> {
+    const update: Record<string, number> = {};
+    if (spec.memoryBytes !== GENERIC_LIMITS.memoryBytes) Object.assign(update, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });
+    if (spec.cpus !== GENERIC_LIMITS.cpus) update.NanoCpus = Math.round(spec.cpus * 1e9);
+    if (spec.pidsLimit !== GENERIC_LIMITS.pidsLimit) update.PidsLimit = spec.pidsLimit;
+    if (Object.keys(update).length > 0) await inst.updateLimits(update);
   }
 
-  startPrewarming(): void {
-    this.generic.fill();
-  }
-
-  prewarmed(runtime: RuntimeName): number {
-    return this.generic.size(runtime);
-  }
-
-  /**
-   * A generic container: started, connected, ready, no function. /function is a directory of
-   * its own, bind-mounted read-only and empty until specialise() copies the function in; it
-   * is created with the default function limits (128Mi, 1 CPU).
-   */
-  private startGeneric(runtime: RuntimeName): Promise<ContainerInstance> {
-    return startInCodeSlot(this.opts.runRoot, runtime, (id, slot) =>
-      this.launch({ instanceId: id, functionName: '', version: 0, runtime, codeDir: slot, ...GENERIC_LIMITS, network: 'none' }),
-    );
-  }
-
-  /** Give a generic container its function: limits (docker update), code, then init. */
-  private specialise(inst: ContainerInstance, spec: InstanceSpec): Promise<RunningInstance> {
-    return startOrDiscard(inst, async () => {
-      const update: Record<string, number> = {};
-      if (spec.memoryBytes !== GENERIC_LIMITS.memoryBytes) Object.assign(update, { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes });
-      if (spec.cpus !== GENERIC_LIMITS.cpus) update.NanoCpus = Math.round(spec.cpus * 1e9);
-      if (spec.pidsLimit !== GENERIC_LIMITS.pidsLimit) update.PidsLimit = spec.pidsLimit;
-      await Promise.all([Object.keys(update).length > 0 ? inst.updateLimits(update) : Promise.resolve(), copyFunctionFiles(spec.codeDir, inst.codeSlot!)]);
-      inst.id = spec.instanceId;
-      inst.startKind = 'prewarmed';
-      await withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed container of "${spec.functionName}"`);
-      // Not awaited: a rename is an engine round trip the first call need not wait for.
-      inst.renameInBackground(`faasd-${spec.instanceId}`);
-    });
+  /** Not awaited: a rename is an engine round trip the first call need not wait for. */
+  protected specialised(inst: ContainerInstance, spec: InstanceSpec): void {
+    inst.renameInBackground(`faasd-${spec.instanceId}`);
   }
 
   /** Create and start a container and wait for its shim's `ready` (no `init` yet). */
-  private async launch(spec: LaunchSpec, signal?: AbortSignal): Promise<ContainerInstance> {
+  protected async launch(spec: LaunchSpec, signal?: AbortSignal): Promise<ContainerInstance> {
     const image = this.opts.images[spec.runtime];
     const info = await this.images.info(spec.runtime);
     // A start slot first (bounded parallel starts; nothing is set up while waiting for one),
@@ -360,19 +317,9 @@ export class ContainerDriver implements Driver {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
     clearInterval(this.monitor);
-    await this.generic.close();
-    await Promise.all([...this.live].map((i) => i.stop()));
+    await super.close();
   }
-}
-
-/** What launch() needs: the resource part of an InstanceSpec (a generic container has no function). */
-type LaunchSpec = Pick<InstanceSpec, 'instanceId' | 'functionName' | 'version' | 'runtime' | 'codeDir' | 'memoryBytes' | 'cpus' | 'pidsLimit' | 'network'>;
-
-function launchOf(spec: InstanceSpec): LaunchSpec {
-  const { instanceId, functionName, version, runtime, codeDir, memoryBytes, cpus, pidsLimit, network } = spec;
-  return { instanceId, functionName, version, runtime, codeDir, memoryBytes, cpus, pidsLimit, ...(network ? { network } : {}) };
 }
 
 

@@ -7,30 +7,22 @@ import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import pidusage from 'pidusage';
-import type { Logger } from 'pino';
-import { FaasError } from '../../../errors.js';
-import type { Driver, DriverHealth, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName } from '../../driver.js';
-import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed } from '../generic-pool.js';
-import { GENERIC_LIMITS, InstanceBase, STDERR_TAIL_BYTES, settlesWithin, shimEnvironment, startError, type InstanceParts } from '../instance-base.js';
+import type { DriverHealth, InstanceSpec, InstanceUsage, RuntimeName } from '../../driver.js';
+import { InstanceBase, STDERR_TAIL_BYTES, settlesWithin, shimEnvironment, startError, type InstanceParts } from '../instance-base.js';
+import { ShimDriver, type LaunchSpec, type ShimDriverOptions } from '../shim-driver.js';
 import type { CgroupLimits, CgroupManager, InstanceCgroup } from './cgroups.js';
 import type { CodeChecker } from './code-check.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from './launcher.js';
 import { listenForShim, type ShimListener } from '../../protocol/shim-channel.js';
 import { startOrDiscard, withStartTimeout } from '../instance-start.js';
 
-export interface ProcessDriverOptions {
+export interface ProcessDriverOptions extends ShimDriverOptions {
   level: IsolationLevel;
-  /** Host directory for per-instance directories (sockets). */
-  runRoot: string;
   /** Required for strict and standard. */
   cgroups: CgroupManager | null;
   interpreters: Record<RuntimeName, string>;
   /** The repo's runtimes/ directory (runtimes/python/shim.py, runtimes/node/shim.js). */
   runtimesDir: string;
-  startTimeoutMs: number;
-  logger: Logger;
-  /** Generic instances kept ready per runtime (0 = none). */
-  prewarm?: Record<RuntimeName, number>;
   /** The deploy-time code check, run in this driver's sandbox. */
   checker?: CodeChecker;
 }
@@ -62,17 +54,13 @@ function prepareShims(runtimesDir: string, runRoot: string, python: string): Rec
     return { python: { dir: path.join(runtimesDir, 'python'), flags: [], file: 'shim.py' }, node };
   }
 }
-export class ProcessDriver implements Driver {
-  readonly mode = 'process';
-  private readonly live = new Set<ProcessInstance>();
+export class ProcessDriver extends ShimDriver<ProcessInstance> {
   private readonly shims: Record<RuntimeName, ShimLaunch>;
-  private readonly generic: GenericPool<ProcessInstance>;
-  private closed = false;
 
   constructor(private readonly opts: ProcessDriverOptions) {
+    super('process', opts);
     if (opts.level !== 'none' && !opts.cgroups) throw new Error(`isolation level ${opts.level} needs cgroups`);
     this.shims = prepareShims(opts.runtimesDir, opts.runRoot, opts.interpreters.python);
-    this.generic = new GenericPool(opts.prewarm ?? { python: 0, node: 0 }, (rt) => this.startGeneric(rt), opts.logger, 'process');
   }
 
   health(): DriverHealth {
@@ -87,56 +75,16 @@ export class ProcessDriver implements Driver {
     await this.opts.checker?.check(runtime, codeDir, file, handler);
   }
 
-  /** Driver start: a pre-warmed generic instance when one fits, else a full cold start. */
-  async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
-    if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
-    return startPreferringPrewarmed(this.generic, spec, (g, s) => this.specialise(g, s), () => this.coldStart(spec, signal), this.opts.logger);
+  /** A generic instance's cgroup gets the function's limits before any of its code runs. */
+  protected async applyLimits(inst: ProcessInstance, spec: InstanceSpec): Promise<void> {
+    inst.cgroup?.setLimits({ memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit });
   }
-
-  private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
-    const inst = await this.launch(spec.instanceId, spec.runtime, spec.codeDir, { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit }, spec.functionName, signal);
-    return startOrDiscard(
-      inst,
-      () => withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `starting an instance of "${spec.functionName}"`),
-      (e, exit) => startError(spec.functionName, e, exit),
-    );
-  }
-
-  /** Fill the pre-warmed pools (after boot, so they do not slow it down). */
-  startPrewarming(): void {
-    this.generic.fill();
-  }
-
-  prewarmed(runtime: RuntimeName): number {
-    return this.generic.size(runtime);
-  }
-
-  /**
-   * A generic instance: started, connected, ready, no function. Its /function is an empty,
-   * root-owned directory of its own, bound read-only; its cgroup starts with the default
-   * function limits and gets the function's own in specialise(), before any of its code runs.
-   */
-  private startGeneric(runtime: RuntimeName): Promise<ProcessInstance> {
-    // Created with the default function limits, so most specialisations write nothing.
-    return startInCodeSlot(this.opts.runRoot, runtime, (id, slot) => this.launch(id, runtime, slot, { memoryBytes: GENERIC_LIMITS.memoryBytes, cpus: GENERIC_LIMITS.cpus, pidsMax: GENERIC_LIMITS.pidsLimit }, 'faas'));
-  }
-
-  /** Give a generic instance its function: code, limits, environment, then init. */
-  private specialise(inst: ProcessInstance, spec: InstanceSpec): Promise<RunningInstance> {
-    return startOrDiscard(inst, async () => {
-      // The function's limits, then its files copied into the instance's read-only code slot:
-      // a pre-warmable function has no dependencies, so its directory is a few flat files.
-      inst.cgroup?.setLimits({ memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit });
-      await copyFunctionFiles(spec.codeDir, inst.codeSlot!);
-      inst.id = spec.instanceId;
-      inst.startKind = 'prewarmed';
-      await withStartTimeout(inst.initialise(spec), this.opts.startTimeoutMs, `initialising a pre-warmed instance of "${spec.functionName}"`);
-    });
-  }
-
 
   /** Start a shim in its sandbox and cgroup and wait for `ready` (no `init` yet). */
-  private async launch(id: string, runtime: RuntimeName, codeDir: string, limits: CgroupLimits, hostname: string, signal?: AbortSignal): Promise<ProcessInstance> {
+  protected async launch(spec: LaunchSpec, signal?: AbortSignal): Promise<ProcessInstance> {
+    const { instanceId: id, runtime, codeDir } = spec;
+    const limits: CgroupLimits = { memoryBytes: spec.memoryBytes, cpus: spec.cpus, pidsMax: spec.pidsLimit };
+    const hostname = spec.functionName || 'faas';
     const hostDir = path.join(this.opts.runRoot, id);
     await fs.mkdir(hostDir, { mode: 0o700 });
     const cleanup: (() => Promise<unknown>)[] = [() => fs.rm(hostDir, { recursive: true, force: true })];
@@ -201,9 +149,7 @@ export class ProcessDriver implements Driver {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    await this.generic.close();
-    await Promise.all([...this.live].map((i) => i.stop()));
+    await super.close();
     await this.opts.cgroups?.close();
   }
 }

@@ -1,0 +1,101 @@
+// What both shim drivers do the same way: start = a pre-warmed generic instance when one
+// fits, else a full cold start; specialising a generic instance (its function's limits, its
+// files, then `init`); the pre-warm pool; close. A driver supplies what differs: how to
+// launch a shim, how to apply a function's limits to a running instance, its health.
+import type { Logger } from 'pino';
+import { FaasError } from '../../errors.js';
+import type { Driver, DriverHealth, InstanceSpec, RunningInstance, RuntimeName } from '../driver.js';
+import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed } from './generic-pool.js';
+import { GENERIC_LIMITS, type InstanceBase, startError } from './instance-base.js';
+import { startOrDiscard, withStartTimeout } from './instance-start.js';
+
+/** What a launch needs: the resource part of an InstanceSpec (a generic instance has no function yet). */
+export type LaunchSpec = Pick<InstanceSpec, 'instanceId' | 'functionName' | 'version' | 'runtime' | 'codeDir' | 'memoryBytes' | 'cpus' | 'pidsLimit' | 'network'>;
+
+export interface ShimDriverOptions {
+  /** Host directory for per-instance directories (sockets, code slots). */
+  runRoot: string;
+  startTimeoutMs: number;
+  logger: Logger;
+  /** Generic instances kept ready per runtime (0 = none). */
+  prewarm?: Record<RuntimeName, number>;
+}
+
+export abstract class ShimDriver<I extends InstanceBase> implements Driver {
+  /** Every instance started and not yet stopped (close() stops them). */
+  protected readonly live = new Set<I>();
+  protected closed = false;
+  private readonly generic: GenericPool<I>;
+
+  constructor(
+    readonly mode: string,
+    private readonly base: ShimDriverOptions,
+  ) {
+    this.generic = new GenericPool(
+      base.prewarm ?? { python: 0, node: 0 },
+      // Created with the default function limits, so most specialisations change nothing.
+      (runtime) => startInCodeSlot(base.runRoot, runtime, (id, slot) => this.launch({ instanceId: id, functionName: '', version: 0, runtime, codeDir: slot, ...GENERIC_LIMITS, network: 'none' })),
+      base.logger,
+      mode,
+    );
+  }
+
+  abstract health(): DriverHealth;
+  abstract prepare(runtime: RuntimeName): Promise<void>;
+  /** Start a shim for `spec` and wait for its `ready` (no `init` yet); leave nothing behind on failure. */
+  protected abstract launch(spec: LaunchSpec, signal?: AbortSignal): Promise<I>;
+  /** Give a running generic instance a function's limits (memory, CPU, pids). */
+  protected abstract applyLimits(inst: I, spec: InstanceSpec): Promise<void>;
+  /** May a generic instance serve `spec`? (Beyond spec.prewarmable: the container driver checks the network.) */
+  protected fitsGeneric(spec: InstanceSpec): boolean {
+    return spec.prewarmable === true;
+  }
+  /** After a generic instance is specialised (not awaited by the call). */
+  protected specialised(_inst: I, _spec: InstanceSpec): void {}
+
+  /** A pre-warmed generic instance when one fits, else a full cold start. */
+  async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
+    if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
+    const fits = this.fitsGeneric(spec) ? spec : { ...spec, prewarmable: false };
+    return startPreferringPrewarmed(this.generic, fits, (g, s) => this.specialise(g, s), () => this.coldStart(spec, signal), this.base.logger);
+  }
+
+  private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
+    const inst = await this.launch(spec, signal);
+    return startOrDiscard(
+      inst,
+      () => withStartTimeout(inst.initialise(spec), this.base.startTimeoutMs, `starting an instance of "${spec.functionName}"`),
+      (e, exit) => startError(spec.functionName, e, exit),
+    );
+  }
+
+  /**
+   * Give a generic instance its function: its limits, its files copied into the instance's
+   * own read-only code slot (a pre-warmable function has no dependencies, so its directory is
+   * a few flat files), then `init` with its environment.
+   */
+  private specialise(inst: I, spec: InstanceSpec): Promise<RunningInstance> {
+    return startOrDiscard(inst, async () => {
+      await Promise.all([this.applyLimits(inst, spec), copyFunctionFiles(spec.codeDir, inst.codeSlot!)]);
+      inst.id = spec.instanceId;
+      inst.startKind = 'prewarmed';
+      await withStartTimeout(inst.initialise(spec), this.base.startTimeoutMs, `initialising a pre-warmed instance of "${spec.functionName}"`);
+      this.specialised(inst, spec);
+    });
+  }
+
+  /** Fill the pre-warmed pools (after boot, so they do not slow it down). */
+  startPrewarming(): void {
+    this.generic.fill();
+  }
+
+  prewarmed(runtime: RuntimeName): number {
+    return this.generic.size(runtime);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.generic.close();
+    await Promise.all([...this.live].map((i) => i.stop()));
+  }
+}
