@@ -130,12 +130,16 @@ def _json_type_error(o):
     raise TypeError('Object of type %s is not JSON serializable' % type(o).__name__)
 
 
+def _no_constant(token):
+    # NaN, Infinity and -Infinity are not JSON: refused as the daemon and the Node shim do.
+    raise ValueError('%s is not JSON' % token)
+
+
 def _fast_json():
     """loads/dumps on the `_json` accelerator, as json.loads and json.dumps(separators=(',',
     ':'), allow_nan=False) use it; None when that interface is not the expected one."""
     try:
         import _json
-        constants = {'-Infinity': float('-inf'), 'Infinity': float('inf'), 'NaN': float('nan')}
 
         class Context:
             strict = True
@@ -143,7 +147,7 @@ def _fast_json():
             object_pairs_hook = None
             parse_float = float
             parse_int = int
-            parse_constant = constants.__getitem__
+            parse_constant = staticmethod(_no_constant)
             memo = {}
 
         scan = _json.make_scanner(Context())
@@ -186,7 +190,10 @@ def _load_json():
     def dumps(value, ascii=False):
         return json.dumps(value, ensure_ascii=ascii, separators=(',', ':'), allow_nan=False)
 
-    json_loads, json_dumps = json.loads, dumps
+    def loads(doc):
+        return json.loads(doc, parse_constant=_no_constant)
+
+    json_loads, json_dumps = loads, dumps
 
 
 json_loads = json_dumps = None  # set by _load_json() once `ready` is sent
