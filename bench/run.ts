@@ -22,7 +22,7 @@ function writeOutputs(opts: BenchOptions, results: BenchResults): { md: string; 
   const json = path.join(opts.outDir, 'results', `${results.started_at.slice(0, 10)}-${host}.json`);
   const md = path.join(opts.outDir, 'RESULTS.md');
   fs.mkdirSync(path.dirname(json), { recursive: true });
-  fs.writeFileSync(json, JSON.stringify(results, null, 2) + '\n');
+  fs.writeFileSync(json, `${JSON.stringify(results, null, 2)}\n`);
   fs.writeFileSync(md, renderMarkdown(results, path.relative(opts.outDir, json)));
   return { md, json };
 }

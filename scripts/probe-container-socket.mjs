@@ -45,8 +45,7 @@ const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const fmt = (xs) =>
-  `median ${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}, n=${xs.length})`;
+const fmt = (xs) => `median ${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}, n=${xs.length})`;
 
 function hostConfig(dir, extra = {}) {
   return {
@@ -124,14 +123,17 @@ s.connect(os.environ["FAAS_SOCKET"])
 s.sendall(b"hello")
 while True: time.sleep(3600)  # stay alive until killed
 `;
-const HELLO = LANG === 'python'
-  ? { image: PY_IMAGE, cmd: ['/usr/bin/python3', '-c', PY_HELLO_CODE] }
-  : { image: NODE_IMAGE, cmd: ['/usr/bin/node', '-e', HELLO_CODE] };
+const HELLO = LANG === 'python' ? { image: PY_IMAGE, cmd: ['/usr/bin/python3', '-c', PY_HELLO_CODE] } : { image: NODE_IMAGE, cmd: ['/usr/bin/node', '-e', HELLO_CODE] };
 
 function cgroupCandidates(id) {
   const base = '/sys/fs/cgroup';
   return {
-    memory_usage: [`${base}/memory/docker/${id}/memory.usage_in_bytes`, `${base}/memory/system.slice/docker-${id}.scope/memory.usage_in_bytes`, `${base}/system.slice/docker-${id}.scope/memory.current`, `${base}/docker/${id}/memory.current`],
+    memory_usage: [
+      `${base}/memory/docker/${id}/memory.usage_in_bytes`,
+      `${base}/memory/system.slice/docker-${id}.scope/memory.usage_in_bytes`,
+      `${base}/system.slice/docker-${id}.scope/memory.current`,
+      `${base}/docker/${id}/memory.current`,
+    ],
     memory_limit: [`${base}/memory/docker/${id}/memory.limit_in_bytes`],
     memory_max_usage: [`${base}/memory/docker/${id}/memory.max_usage_in_bytes`],
     memory_stat: [`${base}/memory/docker/${id}/memory.stat`],
@@ -160,16 +162,26 @@ async function inspectCgroups(c) {
 
 async function main() {
   const [info, version] = await Promise.all([docker.info(), docker.version()]);
-  console.log(`engine: ${version.Version} API ${version.ApiVersion}, CgroupDriver=${info.CgroupDriver}, CgroupVersion=${info.CgroupVersion}, storage=${info.Driver}, seccomp=${(info.SecurityOptions || []).join(',')}`);
+  console.log(
+    `engine: ${version.Version} API ${version.ApiVersion}, CgroupDriver=${info.CgroupDriver}, CgroupVersion=${info.CgroupVersion}, storage=${info.Driver}, seccomp=${(info.SecurityOptions || []).join(',')}`,
+  );
   for (const image of new Set([HELLO.image, NODE_IMAGE])) {
-    await docker.getImage(image).inspect().catch(() => {
-      throw new Error(`image ${image} missing: run scripts/build-runtime-images.sh`);
-    });
+    await docker
+      .getImage(image)
+      .inspect()
+      .catch(() => {
+        throw new Error(`image ${image} missing: run scripts/build-runtime-images.sh`);
+      });
   }
 
   const { dir, server, nextMessage } = await makeSocketDir();
   console.log(`socket dir ${dir} (0711), socket s.sock (0666), bind mode ${BIND_MODE}, hello loop: ${HELLO.image}`);
-  const createMs = [], startMs = [], firstByteMs = [], killRemoveMs = [], killMs = [], removeMs = [];
+  const createMs = [],
+    startMs = [],
+    firstByteMs = [],
+    killRemoveMs = [],
+    killMs = [],
+    removeMs = [];
   let cg = null;
   try {
     // --- 1. create -> first byte, kill -> removed -------------------------
@@ -222,7 +234,7 @@ async function main() {
 
     console.log('\ncgroup files of a running container (first run):');
     console.log(`  host pid ${cg.pid}, CgroupParent ${cg.cgroupParent}`);
-    console.log('  /proc/<pid>/cgroup: ' + cg.procCgroup.split('\n').join('  '));
+    console.log(`  /proc/<pid>/cgroup: ${cg.procCgroup.split('\n').join('  ')}`);
     for (const [k, v] of Object.entries(cg.found)) console.log(`  ${k.padEnd(18)} ${v ? `${v.path} = ${v.value}` : 'not found'}`);
 
     // --- 2. OOM ----------------------------------------------------------
@@ -236,10 +248,16 @@ console.log('allocated 200 MB without being killed');
     await oc.start();
     const res = await oc.wait();
     const oi = await oc.inspect();
-    const logs = (await oc.logs({ stdout: true, stderr: true })).toString('latin1').replace(/[\x00-\x08]/g, '').trim();
-    console.log(`\nOOM probe (200 MB under Memory=64MiB, MemorySwap=64MiB): wait() StatusCode=${res.StatusCode}, ` +
-      `State.OOMKilled=${oi.State.OOMKilled}, ExitCode=${oi.State.ExitCode}, Error=${JSON.stringify(oi.State.Error)}, ` +
-      `took ${ms(o0).toFixed(0)} ms${logs ? `, logs: ${logs.slice(0, 200)}` : ''}`);
+    const logs = (await oc.logs({ stdout: true, stderr: true }))
+      .toString('latin1')
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping the control bytes of docker's multiplexed log frames
+      .replace(/[\x00-\x08]/g, '')
+      .trim();
+    console.log(
+      `\nOOM probe (200 MB under Memory=64MiB, MemorySwap=64MiB): wait() StatusCode=${res.StatusCode}, ` +
+        `State.OOMKilled=${oi.State.OOMKilled}, ExitCode=${oi.State.ExitCode}, Error=${JSON.stringify(oi.State.Error)}, ` +
+        `took ${ms(o0).toFixed(0)} ms${logs ? `, logs: ${logs.slice(0, 200)}` : ''}`,
+    );
     await removeContainer(oc);
 
     // OOM event on the events stream
@@ -271,7 +289,11 @@ console.log('allocated 200 MB without being killed');
       await removeContainer(c);
     }
   } finally {
-    for (const id of created) await docker.getContainer(id).remove({ force: true }).catch(() => {});
+    for (const id of created)
+      await docker
+        .getContainer(id)
+        .remove({ force: true })
+        .catch(() => {});
     server.close();
     await fsp.rm(dir, { recursive: true, force: true });
   }

@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig } from './config/load.js';
+import { ConfigError, type LoadedConfig, loadConfig } from './config/load.js';
 import { sampleConfig } from './config/sample.js';
-import { startDaemon } from './daemon.js';
+import { type Daemon, startDaemon } from './daemon.js';
 import { BUILTIN_DRIVERS } from './execution/drivers/index.js';
 import { FaasError } from './errors.js';
 import { runSystemChecks } from './system/check-system.js';
@@ -75,7 +75,7 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  let config;
+  let config: LoadedConfig;
   try {
     config = loadConfig({ file: opts.config, flags: { host: opts.host, port: opts.port, debug: opts.debug }, modes: BUILTIN_DRIVERS.map((d) => d.mode) });
   } catch (e) {
@@ -88,11 +88,11 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   if (opts.checkSystem) {
-    process.exitCode = await runSystemChecks(config, (line) => process.stdout.write(line + '\n'));
+    process.exitCode = await runSystemChecks(config, (line) => process.stdout.write(`${line}\n`));
     return;
   }
 
-  let daemon;
+  let daemon: Daemon;
   try {
     daemon = await startDaemon(config);
   } catch (e) {

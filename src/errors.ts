@@ -73,11 +73,7 @@ export class FaasError extends Error {
   /** Set on invoke errors that happened on an instance (for the x-faas-* headers). */
   instance?: { id: string; coldStart: boolean; start: 'warm' | 'prewarmed' | 'cold' };
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    opts: { details?: Record<string, unknown>; retryAfter?: number; cause?: unknown } = {},
-  ) {
+  constructor(code: ErrorCode, message: string, opts: { details?: Record<string, unknown>; retryAfter?: number; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'FaasError';
     this.code = code;

@@ -17,17 +17,21 @@ function underTerminal(command: string, env: NodeJS.ProcessEnv = {}) {
   return spawn('script', ['-qfec', command, '/dev/null'], { env: { ...cleanEnv, TERM: 'xterm', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes start with ESC
 const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '').replace(/\r/g, '');
 
 /** PIDs of live processes whose command line mentions `marker` (a test's own temp path). */
 function processesMentioning(marker: string): number[] {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid).flatMap((d) => {
-    try {
-      return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(marker) ? [Number(d)] : [];
-    } catch {
-      return [];
-    }
-  });
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid)
+    .flatMap((d) => {
+      try {
+        return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(marker) ? [Number(d)] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 describe('faasd CLI', () => {
@@ -37,7 +41,22 @@ describe('faasd CLI', () => {
     expect(r.status).toBe(0);
     const file = path.join(dir, 'faas_config.yaml');
     const text = fs.readFileSync(file, 'utf8');
-    for (const key of ['default_mode', 'max_concurrent_functions', 'cold_start_timeout', 'warm_instance_ttl', 'api_gateway_port', 'function_storage_path', 'registry_path', 'container_runtime', 'base_image', 'process_isolation_level', 'logging_level', 'api_keys:', 'rate_limit:', 'functions:']) {
+    for (const key of [
+      'default_mode',
+      'max_concurrent_functions',
+      'cold_start_timeout',
+      'warm_instance_ttl',
+      'api_gateway_port',
+      'function_storage_path',
+      'registry_path',
+      'container_runtime',
+      'base_image',
+      'process_isolation_level',
+      'logging_level',
+      'api_keys:',
+      'rate_limit:',
+      'functions:',
+    ]) {
       expect(text).toContain(key);
     }
     const printed = r.stdout.match(/fsk_[a-z]{3}_[A-Za-z0-9_-]+/g) ?? [];
@@ -141,7 +160,9 @@ describe('faasd CLI', () => {
     const exited = new Promise<void>((r) => child.on('exit', () => r()));
     child.kill('SIGTERM');
     await exited;
-    const lines = plain(out).split('\n').filter((l) => l.trim());
+    const lines = plain(out)
+      .split('\n')
+      .filter((l) => l.trim());
     expect(lines.some((l) => l.startsWith('{'))).toBe(false);
     expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: faasd listening$/));
     expect(lines).toContainEqual(expect.stringMatching(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: no api_keys configured/));

@@ -171,10 +171,8 @@ function run(command: string, args: string[], input: HarnessInput): Promise<Harn
   });
 }
 
-const runNodeShim = (input: HarnessInput) =>
-  run(process.execPath, ['-e', NODE_HARNESS, path.join(ROOT, 'runtimes/node/shim.js')], input);
-const runPythonShim = (input: HarnessInput) =>
-  run(PYTHON, ['-I', '-S', '-c', PYTHON_HARNESS, path.join(ROOT, 'runtimes/python')], input);
+const runNodeShim = (input: HarnessInput) => run(process.execPath, ['-e', NODE_HARNESS, path.join(ROOT, 'runtimes/node/shim.js')], input);
+const runPythonShim = (input: HarnessInput) => run(PYTHON, ['-I', '-S', '-c', PYTHON_HARNESS, path.join(ROOT, 'runtimes/python')], input);
 
 function decodeInDaemon(chunks: Buffer[]): Decoded {
   const decoder = new FrameDecoder();
@@ -202,8 +200,7 @@ function rawFrame(header: string | Buffer, body: Buffer = Buffer.alloc(0), lengt
 }
 const frame = (header: object, body?: Buffer) => rawFrame(JSON.stringify(header), body);
 /** Header bytes with raw bytes spliced in: `bytesIn('{"type":"', [0xff], '"}')`. */
-const bytesIn = (before: string, raw: number[], after: string) =>
-  Buffer.concat([Buffer.from(before), Buffer.from(raw), Buffer.from(after)]);
+const bytesIn = (before: string, raw: number[], after: string) => Buffer.concat([Buffer.from(before), Buffer.from(raw), Buffer.from(after)]);
 
 /** `bytes` cut at the given offsets into socket chunks. */
 function cut(bytes: Buffer, ...at: number[]): Buffer[] {
@@ -271,9 +268,7 @@ const VALID: ValidCase[] = [
   },
   {
     name: 'several frames in one chunk',
-    chunks: [
-      Buffer.concat([frame({ type: 'a' }), frame({ type: 'b' }, Buffer.from('22')), frame({ type: 'c', x: [1] }, allBytes)]),
-    ],
+    chunks: [Buffer.concat([frame({ type: 'a' }), frame({ type: 'b' }, Buffer.from('22')), frame({ type: 'c', x: [1] }, allBytes)])],
     frames: [
       { header: { type: 'a' }, body: EMPTY },
       { header: { type: 'b' }, body: Buffer.from('22') },
@@ -404,8 +399,7 @@ const ENCODERS = ['daemon', 'node shim', 'python shim'] as const;
 type Encoder = (typeof ENCODERS)[number];
 
 const b64 = (chunks: Buffer[]) => chunks.map((c) => c.toString('base64'));
-const expected = (frames: Array<{ header: object; body: Buffer }>) =>
-  frames.map((f) => ({ header: f.header, body: f.body.toString('base64') }));
+const expected = (frames: Array<{ header: object; body: Buffer }>) => frames.map((f) => ({ header: f.header, body: f.body.toString('base64') }));
 
 // ------------------------------------------------------------------ runs
 
@@ -471,13 +465,10 @@ describe('the daemon, the Node shim and the Python shim decode alike', () => {
 });
 
 describe('what one side encodes the others decode', () => {
-  it.each(ENCODERS.flatMap((e) => MESSAGES.map((m, i) => [m.name, e, i] as const)))(
-    '%s encoded by the %s reads the same in all three decoders, whole and in 4 KiB chunks',
-    (_name, encoder, i) => {
-      const want: Decoded = { frames: expected([MESSAGES[i]!]), error: null, rest: 0 };
-      expect(cross[encoder][i]).toEqual({ daemon: [want, want], node: [want, want], python: [want, want] });
-    },
-  );
+  it.each(ENCODERS.flatMap((e) => MESSAGES.map((m, i) => [m.name, e, i] as const)))('%s encoded by the %s reads the same in all three decoders, whole and in 4 KiB chunks', (_name, encoder, i) => {
+    const want: Decoded = { frames: expected([MESSAGES[i]!]), error: null, rest: 0 };
+    expect(cross[encoder][i]).toEqual({ daemon: [want, want], node: [want, want], python: [want, want] });
+  });
 
   it('the daemon and the Node shim encode byte for byte the same (one module)', () => {
     expect(encoded['node shim']).toEqual(encoded.daemon);

@@ -155,7 +155,10 @@ describe.skipIf(problem !== null)('container driver (Docker)', () => {
   });
 
   it('runs a JavaScript handler (exports.handler, async, Lambda-style return)', async () => {
-    const inst = await startFn('node', "exports.handler = async (event, context) => ({ statusCode: 201, headers: { 'x-fn': context.functionName }, body: { echo: event.json(), method: event.method } })\n");
+    const inst = await startFn(
+      'node',
+      "exports.handler = async (event, context) => ({ statusCode: 201, headers: { 'x-fn': context.functionName }, body: { echo: event.json(), method: event.method } })\n",
+    );
     const res = await invoke(inst, { a: [1, 2] });
     expect(res.status).toBe(201);
     expect(res.headers['x-fn']).toMatch(/^fn-/);
@@ -347,7 +350,9 @@ def handle(request):
     const mounts = r.mounts as string[];
     for (const m of ['/run/faas', '/opt/faas/runtime', '/function', '/tmp']) expect(mounts).toContain(m);
     const unexpected = mounts.filter(
-      (m) => !['/', '/run/faas', '/opt/faas/runtime', '/function', '/tmp', '/etc/resolv.conf', '/etc/hostname', '/etc/hosts', '/sbin/docker-init', '/dev', '/proc', '/sys'].includes(m) && !/^\/(proc|dev|sys)\//.test(m),
+      (m) =>
+        !['/', '/run/faas', '/opt/faas/runtime', '/function', '/tmp', '/etc/resolv.conf', '/etc/hostname', '/etc/hosts', '/sbin/docker-init', '/dev', '/proc', '/sys'].includes(m) &&
+        !/^\/(proc|dev|sys)\//.test(m),
     );
     expect(unexpected).toEqual([]);
   });
@@ -409,8 +414,7 @@ def handle(request):
 
   it('removeOrphans removes only containers labelled with this daemon id', async () => {
     const orphanDaemon = `orphans-${runId}`;
-    const make = (labels: Record<string, string>) =>
-      docker.createContainer({ Image: IMAGES.python, Cmd: ['/usr/bin/python3', '-c', 'pass'], Labels: labels, HostConfig: { NetworkMode: 'none' } });
+    const make = (labels: Record<string, string>) => docker.createContainer({ Image: IMAGES.python, Cmd: ['/usr/bin/python3', '-c', 'pass'], Labels: labels, HostConfig: { NetworkMode: 'none' } });
     const mine = await make({ 'faasd.managed': 'true', 'faasd.daemon': orphanDaemon, 'faasd.instance': `orphan-${runId}` });
     const unlabelled = await make({});
     const foreign = await make({ 'faasd.managed': 'true', 'faasd.daemon': `someone-else-${runId}` });

@@ -51,7 +51,9 @@ describe.skipIf(!engine.ok)('container mode through the daemon', () => {
 
   it('runs JavaScript with the Lambda convention and function errors', async () => {
     const d = await startTestDaemon({ config: { system: containerSystem } });
-    await deploy(d, 'js-c', "exports.handler = async (e) => e.json().fail ? (() => { throw new Error('bad js') })() : ({ statusCode: 202, headers: { 'x-c': '1' }, body: e.path })", { runtime: 'node' });
+    await deploy(d, 'js-c', "exports.handler = async (e) => e.json().fail ? (() => { throw new Error('bad js') })() : ({ statusCode: 202, headers: { 'x-c': '1' }, body: e.path })", {
+      runtime: 'node',
+    });
     const res = await invoke(d, 'js-c', { fail: false }, { path: '/a/b' });
     expect(res.statusCode, res.body).toBe(202);
     expect(res.headers['x-c']).toBe('1');
@@ -106,15 +108,17 @@ describe.skipIf(!engine.ok)('container mode through the daemon', () => {
   it.each([
     ['a cold-started container', 'cold', { process: { python: 0, node: 0 }, container: { python: 0, node: 0 } }],
     ['a pre-warmed container specialised for the function', 'prewarmed', { process: { python: 0, node: 0 }, container: { python: 1, node: 0 } }],
-  ] as const)('isolation from inside %s: no network, read-only root, uid 65534, no caller key, no daemon env, no other function', async (_what, startKind, prewarm) => {
-    process.env.FAASD_SECRET_MARKER = 'container-do-not-leak';
-    const d = await startTestDaemon({ config: { system: containerSystem, prewarm } });
-    if (startKind === 'prewarmed') await expect.poll(() => d.manager.prewarmed('container', 'python'), { message: 'a generic container', timeout: 30_000 }).toBe(1);
-    await deploy(d, 'other-c', 'def handle(r):\n    return 1');
-    await deploy(
-      d,
-      'probe-c',
-      `import os, socket
+  ] as const)(
+    'isolation from inside %s: no network, read-only root, uid 65534, no caller key, no daemon env, no other function',
+    async (_what, startKind, prewarm) => {
+      process.env.FAASD_SECRET_MARKER = 'container-do-not-leak';
+      const d = await startTestDaemon({ config: { system: containerSystem, prewarm } });
+      if (startKind === 'prewarmed') await expect.poll(() => d.manager.prewarmed('container', 'python'), { message: 'a generic container', timeout: 30_000 }).toBe(1);
+      await deploy(d, 'other-c', 'def handle(r):\n    return 1');
+      await deploy(
+        d,
+        'probe-c',
+        `import os, socket
 def handle(request):
     def can_write(p):
         try:
@@ -132,34 +136,36 @@ def handle(request):
             'env': dict(os.environ), 'auth': request.get_header('authorization'), 'fn': sorted(os.listdir('/function')),
             'other': os.path.exists('${''}/function/../other-c')}
 `,
-    );
-    const res = await invoke(d, 'probe-c', {});
-    expect(res.statusCode, res.body).toBe(200);
-    expect(res.headers['x-faas-start']).toBe(startKind);
-    const seen = res.json();
-    expect(seen).toMatchObject({ uid: 65534, etc: false, usr: false, code: false, tmp: true, net: false, auth: null, other: false });
-    expect(seen.ifaces).toEqual(['lo']);
-    expect(seen.fn).toContain('main.py');
-    expect(JSON.stringify(seen.env)).not.toContain('container-do-not-leak');
-    const cid = d.manager.listInstances().find((i) => i.function === 'probe-c')!.container_id!;
-    const info = await docker.getContainer(cid).inspect();
-    expect(info.HostConfig.ReadonlyRootfs).toBe(true);
-    expect(info.HostConfig.NetworkMode).toBe('none');
-    expect(info.HostConfig.CapDrop).toEqual(['ALL']);
-    expect(info.HostConfig.SecurityOpt).toContain('no-new-privileges');
-    expect(info.Config.User).toBe('65534:65534');
-    expect(info.HostConfig.Memory).toBe(128 * 1024 * 1024);
-    expect(info.HostConfig.MemorySwap).toBe(128 * 1024 * 1024);
-    expect(info.Config.Labels['faasd.managed']).toBe('true');
-    if (startKind === 'cold') expect(info.Config.Labels['faasd.function']).toBe('probe-c');
-    else {
-      // Labels are fixed when the generic container is created; it is renamed after its instance.
-      expect(info.Config.Labels['faasd.prewarmed']).toBe('true');
-      const instanceId = d.manager.listInstances().find((i) => i.function === 'probe-c')!.id;
-      await expect.poll(async () => (await docker.getContainer(cid).inspect()).Name, { message: 'the rename', timeout: 10_000 }).toBe(`/faasd-${instanceId}`);
-    }
-    expect((info.HostConfig.Binds ?? []).concat((info.Mounts ?? []).map((m) => m.Source)).join(' ')).not.toContain('docker.sock');
-  }, 60_000);
+      );
+      const res = await invoke(d, 'probe-c', {});
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.headers['x-faas-start']).toBe(startKind);
+      const seen = res.json();
+      expect(seen).toMatchObject({ uid: 65534, etc: false, usr: false, code: false, tmp: true, net: false, auth: null, other: false });
+      expect(seen.ifaces).toEqual(['lo']);
+      expect(seen.fn).toContain('main.py');
+      expect(JSON.stringify(seen.env)).not.toContain('container-do-not-leak');
+      const cid = d.manager.listInstances().find((i) => i.function === 'probe-c')!.container_id!;
+      const info = await docker.getContainer(cid).inspect();
+      expect(info.HostConfig.ReadonlyRootfs).toBe(true);
+      expect(info.HostConfig.NetworkMode).toBe('none');
+      expect(info.HostConfig.CapDrop).toEqual(['ALL']);
+      expect(info.HostConfig.SecurityOpt).toContain('no-new-privileges');
+      expect(info.Config.User).toBe('65534:65534');
+      expect(info.HostConfig.Memory).toBe(128 * 1024 * 1024);
+      expect(info.HostConfig.MemorySwap).toBe(128 * 1024 * 1024);
+      expect(info.Config.Labels['faasd.managed']).toBe('true');
+      if (startKind === 'cold') expect(info.Config.Labels['faasd.function']).toBe('probe-c');
+      else {
+        // Labels are fixed when the generic container is created; it is renamed after its instance.
+        expect(info.Config.Labels['faasd.prewarmed']).toBe('true');
+        const instanceId = d.manager.listInstances().find((i) => i.function === 'probe-c')!.id;
+        await expect.poll(async () => (await docker.getContainer(cid).inspect()).Name, { message: 'the rename', timeout: 10_000 }).toBe(`/faasd-${instanceId}`);
+      }
+      expect((info.HostConfig.Binds ?? []).concat((info.Mounts ?? []).map((m) => m.Source)).join(' ')).not.toContain('docker.sock');
+    },
+    60_000,
+  );
 
   it('an engine that answers only after boot brings container mode up then, without a restart', async () => {
     // The daemon's engine address is a socket nobody listens on at boot; later a plain
@@ -205,12 +211,20 @@ def handle(request):
     const config = loadConfig({ file, env: {} });
     const id = daemonId(config);
     // A container faasd did not create, with a look-alike label of another daemon.
-    const foreign = await docker.createContainer({ Image: IMAGES.python, Cmd: ['/usr/bin/python3', '-c', 'import time; time.sleep(60)'], Labels: { 'faasd.managed': 'true', 'faasd.daemon': 'someone-else' }, HostConfig: { NetworkMode: 'none' } });
+    const foreign = await docker.createContainer({
+      Image: IMAGES.python,
+      Cmd: ['/usr/bin/python3', '-c', 'import time; time.sleep(60)'],
+      Labels: { 'faasd.managed': 'true', 'faasd.daemon': 'someone-else' },
+      HostConfig: { NetworkMode: 'none' },
+    });
     onTestFinished(() => foreign.remove({ force: true }).catch(() => undefined));
     await foreign.start();
 
     // A daemon that crashes: the real CLI, killed with SIGKILL once its min instance runs.
-    const first = spawn(process.execPath, [path.resolve(__dirname, '..', 'bin', 'faasd.js'), '-c', file, '--port', '0'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' }, stdio: 'ignore' });
+    const first = spawn(process.execPath, [path.resolve(__dirname, '..', 'bin', 'faasd.js'), '-c', file, '--port', '0'], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/root' },
+      stdio: 'ignore',
+    });
     onTestFinished(() => void first.kill('SIGKILL'));
     const orphan = await vi.waitFor(
       async () => {
@@ -244,12 +258,16 @@ describe('container mode unavailable', () => {
     expect((await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { name: 'p', code: 'def handle(r):\n    return 1' } })).statusCode).toBe(201);
   });
 
-  it.skipIf(!engine.ok)('a missing image that cannot be pulled fails the deploy with 422 naming the image', async () => {
-    const d = await startTestDaemon({ config: { system: { container_images: { python: 'faasd-test/does-not-exist:1', node: IMAGES.node } } } });
-    const res = await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { name: 'noimg', code: 'def handle(r):\n    return 1', config: { execution_mode: 'container' } } });
-    expect(res.statusCode).toBe(422);
-    expect(res.json().message).toContain('faasd-test/does-not-exist:1');
-  }, 60_000);
+  it.skipIf(!engine.ok)(
+    'a missing image that cannot be pulled fails the deploy with 422 naming the image',
+    async () => {
+      const d = await startTestDaemon({ config: { system: { container_images: { python: 'faasd-test/does-not-exist:1', node: IMAGES.node } } } });
+      const res = await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { name: 'noimg', code: 'def handle(r):\n    return 1', config: { execution_mode: 'container' } } });
+      expect(res.statusCode).toBe(422);
+      expect(res.json().message).toContain('faasd-test/does-not-exist:1');
+    },
+    60_000,
+  );
 });
 
 /** A Unix-socket relay to the real engine that can be frozen: a hung dockerd, for real. */
@@ -295,7 +313,13 @@ describe.skipIf(!engine.ok)('/health and the engine', () => {
     for (let i = 0; i < 20; i++) {
       const h = await d.app.inject({ method: 'GET', url: '/health' });
       expect(h.statusCode).toBe(200);
-      expect(h.json().drivers.container).toMatchObject({ ok: true, images: [{ image: IMAGES.python, state: 'present' }, { image: IMAGES.node, state: 'present' }] });
+      expect(h.json().drivers.container).toMatchObject({
+        ok: true,
+        images: [
+          { image: IMAGES.python, state: 'present' },
+          { image: IMAGES.node, state: 'present' },
+        ],
+      });
     }
     expect(relay.state.requests.slice(before)).toEqual([]);
   });

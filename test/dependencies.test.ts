@@ -76,7 +76,12 @@ describe.skipIf(!isRoot)('function dependencies', () => {
   it('a failed install on update keeps the previous version serving', async () => {
     const d = await startTestDaemon();
     await deploy(d, 'keep-old', 'def handle(r):\n    return "v1"');
-    const res = await d.app.inject({ method: 'PUT', url: '/functions/keep-old', headers: DEMO, payload: { code: 'def handle(r):\n    return "v2"', config: { dependencies: ['/nonexistent/x.whl'] } } });
+    const res = await d.app.inject({
+      method: 'PUT',
+      url: '/functions/keep-old',
+      headers: DEMO,
+      payload: { code: 'def handle(r):\n    return "v2"', config: { dependencies: ['/nonexistent/x.whl'] } },
+    });
     expect(res.statusCode).toBe(422);
     const got = await d.app.inject({ method: 'GET', url: '/functions/keep-old', headers: DEMO });
     expect(got.json().version).toBe(1);

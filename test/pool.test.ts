@@ -59,7 +59,9 @@ class FakeInstance implements RunningInstance {
     this.driver.invocations.push(req.id);
     return new Promise<InvokeResult>((resolve, reject) => {
       this.inFlight = reject;
-      Promise.resolve(this.driver.handler(req, this)).then(resolve, reject).finally(() => (this.inFlight = null));
+      Promise.resolve(this.driver.handler(req, this))
+        .then(resolve, reject)
+        .finally(() => (this.inFlight = null));
     });
   }
 

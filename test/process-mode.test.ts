@@ -28,7 +28,12 @@ describe.skipIf(!isRoot)('process mode: running functions', () => {
 
   it('runs a JavaScript handler with method, subpath, query and headers passed through', async () => {
     const d = await startTestDaemon();
-    await deploy(d, 'js-echo', 'exports.handler = async (event, context) => ({ method: event.method, path: event.path, query: event.query, hdr: event.header("X-Thing"), body: event.json(), fn: context.functionName })', { runtime: 'node' });
+    await deploy(
+      d,
+      'js-echo',
+      'exports.handler = async (event, context) => ({ method: event.method, path: event.path, query: event.query, hdr: event.header("X-Thing"), body: event.json(), fn: context.functionName })',
+      { runtime: 'node' },
+    );
     const res = await invoke(d, 'js-echo', { a: 1 }, { method: 'PUT', path: '/users/42?q=x&q=y&z=1', headers: { 'x-thing': 'yes' } });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ method: 'PUT', path: '/users/42', query: { q: ['x', 'y'], z: '1' }, hdr: 'yes', body: { a: 1 }, fn: 'js-echo' });
@@ -125,7 +130,14 @@ describe.skipIf(!isRoot)('process mode: running functions', () => {
     expect(old.json()).toBe('v1');
     const next = await invoke(d, 'rolling', {});
     expect(next.json()).toBe('v2');
-    await vi.waitFor(() => expect(d.manager.instancesOf('rolling').map((i) => i.version), 'old instances stop').not.toContain(1), { timeout: 10_000 });
+    await vi.waitFor(
+      () =>
+        expect(
+          d.manager.instancesOf('rolling').map((i) => i.version),
+          'old instances stop',
+        ).not.toContain(1),
+      { timeout: 10_000 },
+    );
   });
 
   it('a delete while a call runs lets it finish, then the function is gone and its instances stopped', async () => {
@@ -194,10 +206,18 @@ describe.skipIf(!isRoot)('process mode: limits and queueing', () => {
     // one's instance is idle: it is stopped to make room for two.
     const two = await invoke(d, 'two', {});
     expect(two.statusCode, two.body).toBe(200);
-    expect(d.manager.listInstances().filter((i) => i.state !== 'stopping').map((i) => i.function)).toEqual(['two']);
+    expect(
+      d.manager
+        .listInstances()
+        .filter((i) => i.state !== 'stopping')
+        .map((i) => i.function),
+    ).toEqual(['two']);
     // one takes the only slot back (two is idle) and stays busy; two has no instance left.
     const order: string[] = [];
-    const busy = invoke(d, 'one', { sleep: 2 }).then((r) => (order.push('one'), r));
+    const busy = invoke(d, 'one', { sleep: 2 }).then((r) => {
+      order.push('one');
+      return r;
+    });
     await vi.waitFor(() => expect(d.manager.instancesOf('one').some((i) => i.state === 'busy')).toBe(true), { timeout: 10_000 });
     for (let i = 0; i < 3; i++) {
       const refused = await invoke(d, 'two', {});
@@ -232,7 +252,13 @@ describe.skipIf(!isRoot)('process mode: limits and queueing', () => {
     const running = fetch(`${d.url}/invoke/once`, { method: 'POST', headers: { ...DEMO, 'content-type': 'application/json' }, body: JSON.stringify({ who: 'first', sleep: 1.5 }) });
     await vi.waitFor(() => expect(d.manager.instancesOf('once').some((i) => i.state === 'busy')).toBe(true), { timeout: 10_000 });
     const body = JSON.stringify({ who: 'gone' });
-    const queued = http.request({ host: url.hostname, port: url.port, method: 'POST', path: '/invoke/once', headers: { ...DEMO, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+    const queued = http.request({
+      host: url.hostname,
+      port: url.port,
+      method: 'POST',
+      path: '/invoke/once',
+      headers: { ...DEMO, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    });
     queued.on('error', () => undefined);
     queued.end(body);
     await vi.waitFor(() => expect(d.manager.queueDepths().find((q) => q.function === 'once')?.depth).toBe(1), { timeout: 5000 });

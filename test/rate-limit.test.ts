@@ -34,7 +34,11 @@ function rawRequest(url: string, write: (s: net.Socket) => void): Promise<string
       if (got.includes('\r\n\r\n') && /\r\n\r\n[\s\S]*\}/.test(got)) finish();
     });
     s.on('end', finish);
-    s.on('error', (e) => (got ? finish() : (clearTimeout(timer), reject(e))));
+    s.on('error', (e) => {
+      if (got) return finish();
+      clearTimeout(timer);
+      reject(e);
+    });
   });
 }
 

@@ -10,14 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FaasError } from '../src/errors.js';
 import { CgroupManager, type CgroupLimits, type InstanceCgroup } from '../src/execution/drivers/process/cgroups.js';
-import {
-  BWRAP,
-  buildLaunchCommand,
-  resolveInterpreter,
-  SANDBOX_PATHS,
-  type LaunchCommand,
-  type LaunchSpec,
-} from '../src/execution/drivers/process/launcher.js';
+import { BWRAP, buildLaunchCommand, resolveInterpreter, SANDBOX_PATHS, type LaunchCommand, type LaunchSpec } from '../src/execution/drivers/process/launcher.js';
 import { testCgroupPrefix } from './helpers/leaks.js';
 
 // Faults the kernel will not produce on this machine (it has no v2 controllers, so no
@@ -63,9 +56,7 @@ function launch(cmd: LaunchCommand): Run {
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<Awaited<Run['done']>>((resolve) =>
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
-  );
+  const done = new Promise<Awaited<Run['done']>>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   const run: Run = { child, done, stdout: () => stdout };
   children.add(run);
   return run;
@@ -148,7 +139,7 @@ function spec(d: Dirs, over: Partial<LaunchSpec>): LaunchSpec {
 }
 
 // Everything a strict sandbox lets a function observe, as JSON.
-const PROBE = String.raw`
+const PROBE = `
 import json, os, socket, sys
 port, secret, var_secret = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 def attempt(f):
@@ -189,7 +180,8 @@ describe.skipIf(!isRoot || !hasBwrap)('strict sandbox (bubblewrap + setpriv)', (
   let dirs: Dirs | undefined;
   let server: net.Server | undefined;
   let connections = 0;
-  let seen: Record<string, any>; // the probe's JSON: asserted field by field below
+  // biome-ignore lint/suspicious/noExplicitAny: the probe's JSON, asserted field by field below
+  let seen: Record<string, any>;
   let cg: InstanceCgroup | undefined;
   let env: Record<string, string>;
 
@@ -311,9 +303,7 @@ describe.skipIf(!isRoot || !hasBwrap)('strict sandbox (bubblewrap + setpriv)', (
     try {
       // Connecting to a Unix socket needs write permission on it; root made it 0755.
       await chmod(sock, 0o666);
-      const run = launch(
-        buildLaunchCommand(spec({ ...dirs!, shimDir: path.join(ROOT, 'runtimes', runtime) }, { interpreter, args: [`${SANDBOX_PATHS.shimDir}/${shim}`] })),
-      );
+      const run = launch(buildLaunchCommand(spec({ ...dirs!, shimDir: path.join(ROOT, 'runtimes', runtime) }, { interpreter, args: [`${SANDBOX_PATHS.shimDir}/${shim}`] })));
       const ready = await Promise.race([first, run.done.then((r) => Promise.reject(new Error(`shim exited ${r.code}: ${r.stderr}`)))]);
       expect(ready).toMatchObject({ type: 'ready', runtime });
     } finally {
@@ -449,11 +439,12 @@ describe.skipIf(!manager)('standard isolation', () => {
   });
   afterAll(() => removeDirs(dirs));
 
-  const SCRIPT = String.raw`
+  const SCRIPT = `
 import json, os, resource
 print(json.dumps({'uid': os.getuid(), 'cgroup': open('/proc/self/cgroup').read(), 'env': dict(os.environ),
   'nofile': resource.getrlimit(resource.RLIMIT_NOFILE), 'core': resource.getrlimit(resource.RLIMIT_CORE)}))`;
 
+  // biome-ignore lint/suspicious/noExplicitAny: the script's JSON, asserted field by field
   async function observe(cg: InstanceCgroup, env: Record<string, string>): Promise<Record<string, any>> {
     const r = await launch(buildLaunchCommand(spec(dirs!, { level: 'standard', args: ['-c', SCRIPT], cgroup: cg, env }))).done;
     expect(r.stderr).toBe('');
@@ -486,8 +477,15 @@ describe('isolation level none', () => {
   it('runs the interpreter directly with exactly the given environment', async () => {
     const env = { LANG: 'C.UTF-8', FAAS_MARK: '1' };
     const cmd = buildLaunchCommand({
-      level: 'none', interpreter: PY, args: ['-c', 'import os, json; print(json.dumps(dict(os.environ)))'],
-      shimDir: '/s', codeDir: '/c', instanceDir: '/tmp', env, uid: 0, gid: 0,
+      level: 'none',
+      interpreter: PY,
+      args: ['-c', 'import os, json; print(json.dumps(dict(os.environ)))'],
+      shimDir: '/s',
+      codeDir: '/c',
+      instanceDir: '/tmp',
+      env,
+      uid: 0,
+      gid: 0,
     });
     expect(cmd.command).toBe(PY);
     expect(cmd.paths).toEqual({ shimDir: '/s', codeDir: '/c', instanceDir: '/tmp' });
@@ -498,8 +496,15 @@ describe('isolation level none', () => {
 
 describe('buildLaunchCommand', () => {
   const base: LaunchSpec = {
-    level: 'strict', interpreter: PY, args: ['/opt/faas/runtime/shim.py'], shimDir: '/srv/shim', codeDir: '/srv/code',
-    instanceDir: '/srv/run/i', env: { LANG: 'C.UTF-8' }, uid: 65534, gid: 65534,
+    level: 'strict',
+    interpreter: PY,
+    args: ['/opt/faas/runtime/shim.py'],
+    shimDir: '/srv/shim',
+    codeDir: '/srv/code',
+    instanceDir: '/srv/run/i',
+    env: { LANG: 'C.UTF-8' },
+    uid: 65534,
+    gid: 65534,
   };
 
   it('gives the shim sandbox paths in strict mode and spawns with an empty environment', () => {
@@ -636,8 +641,7 @@ describe('CgroupManager.detect on fake cgroup trees', () => {
 
   it('explains the "no internal processes" rule on EBUSY (mocked: this kernel has no v2 controllers to refuse)', async () => {
     const dir = await tree('v2-busy', { 'cgroup.controllers': 'cpu memory pids', 'cgroup.subtree_control': '' });
-    fsFault.writeFile = (file) =>
-      file === path.join(dir, 'cgroup.subtree_control') ? Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' }) : null;
+    fsFault.writeFile = (file) => (file === path.join(dir, 'cgroup.subtree_control') ? Object.assign(new Error('EBUSY: resource busy'), { code: 'EBUSY' }) : null);
     const d = await CgroupManager.detect({ root: dir });
     expect(d.manager).toBeNull();
     expect(d.detail).toContain('has processes of its own; move them into a leaf cgroup');

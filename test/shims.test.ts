@@ -8,12 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { FaasError } from '../src/errors.js';
 import { encodeFrame, FrameDecoder, MAX_BODY_BYTES, MAX_HEADER_BYTES } from '../src/execution/protocol/codec.js';
-import {
-  listenForShim,
-  ShimChannel,
-  type InvokeRequest,
-  type InvokeResult,
-} from '../src/execution/protocol/shim-channel.js';
+import { listenForShim, ShimChannel, type InvokeRequest, type InvokeResult } from '../src/execution/protocol/shim-channel.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 type Runtime = 'python' | 'node';
@@ -61,21 +56,14 @@ async function spawnShim(runtime: Runtime, dir: string, args = COMMANDS[runtime]
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const socket = await Promise.race([
-    listener.nextConnection(AbortSignal.timeout(10_000)),
-    exit.then((code) => Promise.reject(new Error(`shim exited with ${code} before connecting: ${out}`))),
-  ]);
+  const socket = await Promise.race([listener.nextConnection(AbortSignal.timeout(10_000)), exit.then((code) => Promise.reject(new Error(`shim exited with ${code} before connecting: ${out}`)))]);
   const channel = new ShimChannel(socket);
   onTestFinished(() => channel.destroy());
   return { channel, child, dir, exit, socket, stdout: () => out };
 }
 
 /** Writes `files` as the function's code, spawns the shim and brings it to init_ok. */
-async function startFunction(
-  runtime: Runtime,
-  files: Record<string, string>,
-  opts: { handler?: string; env?: Record<string, string> } = {},
-): Promise<Started> {
+async function startFunction(runtime: Runtime, files: Record<string, string>, opts: { handler?: string; env?: Record<string, string> } = {}): Promise<Started> {
   const dir = await makeDir(files);
   const started = await spawnShim(runtime, dir);
   const ready = await started.channel.ready;
@@ -244,8 +232,7 @@ const EXPECTED_ERRORS: Record<Runtime, { throws: string; asyncThrows: string; im
 describe.each(['python', 'node'] as const)('%s shim', (runtime) => {
   const src = SOURCES[runtime];
   const file = COMMANDS[runtime].file;
-  const start = (name: string, opts?: { handler?: string; env?: Record<string, string> }) =>
-    startFunction(runtime, { [file]: src[name]! }, opts);
+  const start = (name: string, opts?: { handler?: string; env?: Record<string, string> }) => startFunction(runtime, { [file]: src[name]! }, opts);
 
   it('returns a dict/object as JSON with status 200', async () => {
     const { channel } = await start('hello');
@@ -265,9 +252,7 @@ describe.each(['python', 'node'] as const)('%s shim', (runtime) => {
 
   it('passes method, path, query and headers through', async () => {
     const { channel } = await start('passthrough');
-    const result = await channel.invoke(
-      request({ method: 'PUT', path: '/a/b', query: { q: '1', tag: ['x', 'y'] }, headers: { 'x-test': 'yes' } }),
-    );
+    const result = await channel.invoke(request({ method: 'PUT', path: '/a/b', query: { q: '1', tag: ['x', 'y'] }, headers: { 'x-test': 'yes' } }));
     expect(json(result)).toEqual({
       method: 'PUT',
       path: '/a/b',
@@ -401,9 +386,7 @@ describe.each(['python', 'node'] as const)('%s shim', (runtime) => {
   it('answers init_error HandlerNotFound when the handler does not exist', async () => {
     const dir = await makeDir({ [file]: src.hello! });
     const { channel } = await spawnShim(runtime, dir);
-    const err = await channel
-      .init({ name: 'fn', version: 1, dir: path.join(dir, 'code'), file, handler: 'nope' }, {})
-      .catch((e) => e);
+    const err = await channel.init({ name: 'fn', version: 1, dir: path.join(dir, 'code'), file, handler: 'nope' }, {}).catch((e) => e);
     expect(err.details.errorType).toBe('HandlerNotFound');
     expect(err.message).toContain('nope');
   });
@@ -488,24 +471,14 @@ describe('python shim specifics', () => {
   });
 
   it('calls the handler named in init', async () => {
-    const { channel } = await startFunction(
-      'python',
-      { 'main.py': `def handle(req):\n    return 1\ndef other(req):\n    return 2\n` },
-      { handler: 'other' },
-    );
+    const { channel } = await startFunction('python', { 'main.py': `def handle(req):\n    return 1\ndef other(req):\n    return 2\n` }, { handler: 'other' });
     expect(json(await channel.invoke(request()))).toBe(2);
   });
 
   it('runs from precompiled bytecode, hiding its own frames from tracebacks', async () => {
     const dir = await makeDir({ 'main.py': SOURCES.python.throws! });
     const pyc = path.join(dir, 'shim.pyc');
-    const compile = spawn('/usr/bin/python3', [
-      '-I',
-      '-c',
-      'import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)',
-      COMMANDS.python.args[0]!,
-      pyc,
-    ]);
+    const compile = spawn('/usr/bin/python3', ['-I', '-c', 'import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)', COMMANDS.python.args[0]!, pyc]);
     expect((await once(compile, 'exit'))[0]).toBe(0);
     const { channel } = await spawnShim('python', dir, ['-I', '-S', pyc]);
     await channel.init({ name: 'fn', version: 1, dir: path.join(dir, 'code'), file: 'main.py' }, {});
@@ -694,13 +667,9 @@ describe('FrameDecoder', () => {
       return p;
     };
     const decoder = new FrameDecoder();
-    expect(() => decoder.push(prefix(MAX_HEADER_BYTES + 1, 0))).toThrow(
-      expect.objectContaining({ code: 'PROTOCOL_ERROR' }),
-    );
+    expect(() => decoder.push(prefix(MAX_HEADER_BYTES + 1, 0))).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
     expect(() => decoder.push(frame({ type: 'a' }))).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
-    expect(() => new FrameDecoder().push(prefix(10, MAX_BODY_BYTES + 1))).toThrow(
-      expect.objectContaining({ code: 'PROTOCOL_ERROR' }),
-    );
+    expect(() => new FrameDecoder().push(prefix(10, MAX_BODY_BYTES + 1))).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
   });
 
   it.each([
@@ -712,14 +681,10 @@ describe('FrameDecoder', () => {
     const header = Buffer.from(text);
     const prefix = Buffer.alloc(8);
     prefix.writeUInt32BE(header.length, 0);
-    expect(() => new FrameDecoder().push(Buffer.concat([prefix, header]))).toThrow(
-      expect.objectContaining({ code: 'PROTOCOL_ERROR' }),
-    );
+    expect(() => new FrameDecoder().push(Buffer.concat([prefix, header]))).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERROR' }));
   });
 
   it('encodeFrame refuses a body over the limit', () => {
-    expect(() => encodeFrame({ type: 'invoke' }, Buffer.alloc(MAX_BODY_BYTES + 1))).toThrow(
-      expect.objectContaining({ code: 'PAYLOAD_TOO_LARGE' }),
-    );
+    expect(() => encodeFrame({ type: 'invoke' }, Buffer.alloc(MAX_BODY_BYTES + 1))).toThrow(expect.objectContaining({ code: 'PAYLOAD_TOO_LARGE' }));
   });
 });

@@ -30,6 +30,6 @@ describe('StartLimiter', () => {
     expect(results.filter((r) => r.status === 'rejected')).toHaveLength(5);
     // Every slot came back: three more starts run at once without waiting.
     const releases = await Promise.all([limiter.acquire(), limiter.acquire(), limiter.acquire()]);
-    releases.forEach((r) => r());
+    for (const release of releases) release();
   });
 });

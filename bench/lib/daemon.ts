@@ -176,7 +176,10 @@ export class Faasd {
   /** The daemon's log lines that mention failed starts (for a StalledStart report). */
   startFailures(limit = 3): string[] {
     try {
-      const lines = fs.readFileSync(path.join(this.dir, 'faasd.log'), 'utf8').split('\n').filter((l) => l.includes('failed to start'));
+      const lines = fs
+        .readFileSync(path.join(this.dir, 'faasd.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('failed to start'));
       const reasons = new Map<string, number>();
       for (const l of lines) {
         let err = l;
@@ -186,10 +189,16 @@ export class Faasd {
           /* not a JSON line: keep it whole */
         }
         // Instance names and ids differ per failure; the reason is what repeats.
-        const r = err.replace(/"bench-[a-z0-9-]+"/g, '"…"').replace(/[0-9a-f]{8,}/g, '…').slice(0, 200);
+        const r = err
+          .replace(/"bench-[a-z0-9-]+"/g, '"…"')
+          .replace(/[0-9a-f]{8,}/g, '…')
+          .slice(0, 200);
         reasons.set(r, (reasons.get(r) ?? 0) + 1);
       }
-      return [...reasons].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([r, c]) => `${c}x ${r}`);
+      return [...reasons]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, limit)
+        .map(([r, c]) => `${c}x ${r}`);
     } catch {
       return [];
     }

@@ -106,7 +106,7 @@ export function instanceMemory(instances: InstanceRef[]): Map<string, InstanceMe
       const roots = [...members].filter((pid) => !members.has(procs.get(pid)?.ppid ?? -1));
       for (const r of roots) {
         const parent = procs.get(procs.get(r)?.ppid ?? -1);
-        if (parent && parent.comm.startsWith('containerd-shim')) hostShimPss += pssBytes(parent.pid) ?? 0;
+        if (parent?.comm.startsWith('containerd-shim')) hostShimPss += pssBytes(parent.pid) ?? 0;
       }
     }
     out.set(inst.id, { pss, processes: members.size, hostShimPss });

@@ -139,7 +139,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         break;
       case '-h':
       case '--help':
-        process.stdout.write(USAGE + '\n');
+        process.stdout.write(`${USAGE}\n`);
         process.exit(0);
         break;
       default:

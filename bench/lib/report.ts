@@ -68,14 +68,23 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
   if (warmWhy || r.warm?.status !== 'ok') L.push(`_${warmWhy}_`);
   else {
     const w = r.warm.data;
-    L.push(`POST of a ${w.body_bytes}-byte JSON body that the function returns. Functions use the default config (max_instances 10). "x ceiling" is req/s over the ceiling's req/s at the same concurrency.`, '');
+    L.push(
+      `POST of a ${w.body_bytes}-byte JSON body that the function returns. Functions use the default config (max_instances 10). "x ceiling" is req/s over the ceiling's req/s at the same concurrency.`,
+      '',
+    );
     L.push(
       'CPU columns: CPU time per request during the measured runs, from /proc: the server process (faasd or the ceiling), the function instances (every process of each instance), and the load generator (autocannon, in the bench process); "machine busy" is the share of all cores in use, with the part none of these three explain (other work on this shared machine, interrupts) in parentheses.',
       '',
     );
-    L.push('| server | clients | req/s | x ceiling | p50 ms | p99 ms | server CPU µs/req | instances CPU µs/req | load-gen CPU µs/req | machine busy % (other) | errors |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    L.push(
+      '| server | clients | req/s | x ceiling | p50 ms | p99 ms | server CPU µs/req | instances CPU µs/req | load-gen CPU µs/req | machine busy % (other) | errors |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    );
     const ceil = w.ceiling.status === 'ok' ? w.ceiling.data : null;
-    const rows: [string, Outcome<LoadFigure[]> | undefined][] = [['ceiling (bare Fastify echo)', w.ceiling], ...COMBOS.map((c): [string, Outcome<LoadFigure[]> | undefined] => [`faasd ${c}`, w.faasd[c]])];
+    const rows: [string, Outcome<LoadFigure[]> | undefined][] = [
+      ['ceiling (bare Fastify echo)', w.ceiling],
+      ...COMBOS.map((c): [string, Outcome<LoadFigure[]> | undefined] => [`faasd ${c}`, w.faasd[c]]),
+    ];
     for (const [label, out] of rows) {
       const why = notOk(out);
       if (why || out?.status !== 'ok') {
@@ -108,14 +117,20 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
       '',
     );
     L.push('| server | clients | p50 ms | p95 ms | p99 ms | p95 overhead ms | errors |', '|---|---|---:|---:|---:|---:|---|');
-    const sleepRows: [string, Outcome<SleepFigure> | undefined][] = [['ceiling (bare Fastify, in-process wait)', sl.ceiling], ...COMBOS.map((c): [string, Outcome<SleepFigure> | undefined] => [`faasd ${c}`, sl.faasd[c]])];
+    const sleepRows: [string, Outcome<SleepFigure> | undefined][] = [
+      ['ceiling (bare Fastify, in-process wait)', sl.ceiling],
+      ...COMBOS.map((c): [string, Outcome<SleepFigure> | undefined] => [`faasd ${c}`, sl.faasd[c]]),
+    ];
     for (const [c, out] of sleepRows) {
       const why = notOk(out);
       if (why || out?.status !== 'ok') {
         L.push(`| ${c} | | | | | | ${cell(why ?? '')} |`);
         continue;
       }
-      for (const [label, v] of [['staggered', out.data.staggered], ['lock-step', out.data.lockstep]] as const) {
+      for (const [label, v] of [
+        ['staggered', out.data.staggered],
+        ['lock-step', out.data.lockstep],
+      ] as const) {
         const f = v.load;
         L.push(`| ${c} | ${label} | ${s(f.p50, 1)} | ${s(f.p95, 1)} | ${s(f.p99, 1)} | ${s(v.p95_overhead_ms, 2)} | ${errorsCell(f)} |`);
       }
@@ -155,7 +170,11 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
         const f = out.data;
         const [mode, rt] = c.split('/') as ['process' | 'container', 'python' | 'node'];
         const b = base(mode === 'process' ? `spawn/${rt}` : `docker-run/${rt}`);
-        const kinds = f.start_kinds ? Object.entries(f.start_kinds).map(([k, v]) => `${v} ${k}`).join(', ') + '; ' : '';
+        const kinds = f.start_kinds
+          ? `${Object.entries(f.start_kinds)
+              .map(([k, v]) => `${v} ${k}`)
+              .join(', ')}; `
+          : '';
         L.push(`| ${label} ${c} | ${f.n} | ${n(f.p50, 1)} | ${n(f.p95, 1)} | ${n(f.min, 1)} | ${n(f.max, 1)} | ${b ? n(f.p50 / b.p50, 2) : '-'} | ${kinds}deploy p50 ${n(f.deploy_p50_ms, 1)} ms |`);
       }
     }
@@ -181,8 +200,8 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
   if (densWhy || r.density?.status !== 'ok') L.push(`_${densWhy}_`);
   else {
     L.push(
-      'N warm instances of one function (min_instances = max_instances = N, default limits) sitting idle. cgroup = the instance cgroup\'s memory usage as the kernel charges it (v1 includes page cache the instance touched first); ' +
-        'PSS = proportional set size summed over the instance\'s processes (launcher, sandbox and interpreter; shared pages split between sharers). /health and invoke p99: one client, closed loop, while the instances idle; invokes round-robin over all N.',
+      "N warm instances of one function (min_instances = max_instances = N, default limits) sitting idle. cgroup = the instance cgroup's memory usage as the kernel charges it (v1 includes page cache the instance touched first); " +
+        "PSS = proportional set size summed over the instance's processes (launcher, sandbox and interpreter; shared pages split between sharers). /health and invoke p99: one client, closed loop, while the instances idle; invokes round-robin over all N.",
       '',
     );
     L.push(
@@ -225,7 +244,9 @@ function renderBaselines(L: string[], r: BenchResults): void {
     const b = cold?.baselines[k];
     if (!cold) break;
     const why = notOk(b);
-    L.push(`| ${k.startsWith('spawn') ? 'process' : 'docker run'} per request, ${k.split('/')[1]} | ${why || b?.status !== 'ok' ? cell(why ?? '') : `p50 ${n(b.data.p50, 1)} ms, p95 ${n(b.data.p95, 1)} ms per request (n=${b.data.n})`} |`);
+    L.push(
+      `| ${k.startsWith('spawn') ? 'process' : 'docker run'} per request, ${k.split('/')[1]} | ${why || b?.status !== 'ok' ? cell(why ?? '') : `p50 ${n(b.data.p50, 1)} ms, p95 ${n(b.data.p95, 1)} ms per request (n=${b.data.n})`} |`,
+    );
   }
   L.push('', '| faasd | warm req/s at 64 clients / ceiling | cold start p50 / naive baseline p50 | same, prewarm off |', '|---|---:|---:|---:|');
   const ceil64 = ceiling?.find((f) => f.connections === 64);

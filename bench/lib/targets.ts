@@ -35,28 +35,74 @@ export function evaluateTargets(r: BenchResults): TargetResult[] {
     const figs = data(warm?.faasd[c]);
     const f64 = at(figs, 64);
     out.push(
-      check(`${c} warm echo c64 >= ${limit} x ceiling`, f64 && ceil64 ? f64.rps.median / ceil64.rps.median : null, limit, '>=', (v) => `${v.toFixed(2)} x (${Math.round(f64!.rps.median)} / ${Math.round(ceil64!.rps.median)} req/s)`, why(warm?.faasd[c]) || why(warm?.ceiling) || why(r.warm)),
+      check(
+        `${c} warm echo c64 >= ${limit} x ceiling`,
+        f64 && ceil64 ? f64.rps.median / ceil64.rps.median : null,
+        limit,
+        '>=',
+        (v) => `${v.toFixed(2)} x (${Math.round(f64!.rps.median)} / ${Math.round(ceil64!.rps.median)} req/s)`,
+        why(warm?.faasd[c]) || why(warm?.ceiling) || why(r.warm),
+      ),
     );
   }
   for (const c of ALL) {
     const f1 = at(data(warm?.faasd[c]), 1);
-    out.push(check(`${c} added p50 latency at c1 over ceiling <= 0.3 ms`, f1 && ceil1 ? f1.p50.median - ceil1.p50.median : null, 0.3, '<=', (v) => `${v.toFixed(3)} ms`, why(warm?.faasd[c]) || why(warm?.ceiling) || why(r.warm)));
+    out.push(
+      check(
+        `${c} added p50 latency at c1 over ceiling <= 0.3 ms`,
+        f1 && ceil1 ? f1.p50.median - ceil1.p50.median : null,
+        0.3,
+        '<=',
+        (v) => `${v.toFixed(3)} ms`,
+        why(warm?.faasd[c]) || why(warm?.ceiling) || why(r.warm),
+      ),
+    );
   }
   const sleep = data(r.sleep);
   const sleepCeil = data(sleep?.ceiling);
   for (const c of ALL) {
     const s = data(sleep?.faasd[c]);
-    const notes = [sleep && sleep.clients !== 50 ? `${sleep.clients} clients in this run, not 50` : '', sleepCeil ? `bare Fastify wait: ${sleepCeil.staggered.p95_overhead_ms.median.toFixed(2)} ms staggered, ${sleepCeil.lockstep.p95_overhead_ms.median.toFixed(2)} ms lock-step` : ''].filter(Boolean);
+    const notes = [
+      sleep && sleep.clients !== 50 ? `${sleep.clients} clients in this run, not 50` : '',
+      sleepCeil ? `bare Fastify wait: ${sleepCeil.staggered.p95_overhead_ms.median.toFixed(2)} ms staggered, ${sleepCeil.lockstep.p95_overhead_ms.median.toFixed(2)} ms lock-step` : '',
+    ].filter(Boolean);
     const note = notes.length > 0 ? notes.join('; ') : undefined;
-    out.push(check(`${c} sleep 0.5 s, 50 clients (staggered): p95 overhead <= 5 ms`, s ? s.staggered.p95_overhead_ms.median : null, 5, '<=', (v) => `${v.toFixed(2)} ms`, why(sleep?.faasd[c]) || why(r.sleep), note));
-    out.push(check(`${c} sleep 0.5 s, 50 clients (lock-step): p95 overhead <= 5 ms`, s ? s.lockstep.p95_overhead_ms.median : null, 5, '<=', (v) => `${v.toFixed(2)} ms`, why(sleep?.faasd[c]) || why(r.sleep), note));
+    out.push(
+      check(
+        `${c} sleep 0.5 s, 50 clients (staggered): p95 overhead <= 5 ms`,
+        s ? s.staggered.p95_overhead_ms.median : null,
+        5,
+        '<=',
+        (v) => `${v.toFixed(2)} ms`,
+        why(sleep?.faasd[c]) || why(r.sleep),
+        note,
+      ),
+    );
+    out.push(
+      check(
+        `${c} sleep 0.5 s, 50 clients (lock-step): p95 overhead <= 5 ms`,
+        s ? s.lockstep.p95_overhead_ms.median : null,
+        5,
+        '<=',
+        (v) => `${v.toFixed(2)} ms`,
+        why(sleep?.faasd[c]) || why(r.sleep),
+        note,
+      ),
+    );
   }
   const cold = data(r.cold);
   const coldLimit: Record<Combo, number> = { 'process/python': 20, 'process/node': 40, 'container/python': 300, 'container/node': 300 };
-  const kinds = (k: Record<string, number> | undefined) => (k ? Object.entries(k).map(([kind, count]) => `${count} ${kind}`).join(', ') : '');
+  const kinds = (k: Record<string, number> | undefined) =>
+    k
+      ? Object.entries(k)
+          .map(([kind, count]) => `${count} ${kind}`)
+          .join(', ')
+      : '';
   for (const c of ALL) {
     const f = data(cold?.faasd[c]);
-    out.push(check(`${c} cold start p50 <= ${coldLimit[c]} ms (default config)`, f ? f.p50 : null, coldLimit[c], '<=', (v) => `${v.toFixed(1)} ms`, why(cold?.faasd[c]) || why(r.cold), kinds(f?.start_kinds)));
+    out.push(
+      check(`${c} cold start p50 <= ${coldLimit[c]} ms (default config)`, f ? f.p50 : null, coldLimit[c], '<=', (v) => `${v.toFixed(1)} ms`, why(cold?.faasd[c]) || why(r.cold), kinds(f?.start_kinds)),
+    );
   }
   // Issue 7: a start served by a pre-warmed generic instance (the default config's cold start
   // when the generic pool has one ready; start_kinds says how many were).
@@ -99,7 +145,12 @@ export function evaluateTargets(r: BenchResults): TargetResult[] {
       continue;
     }
     if (f.n < n) {
-      out.push({ target, value: `N=${f.n}: /health p99 ${p99.toFixed(2)} ms`, status: 'not measured', note: `ran N=${f.n}; for N=${n}: \`npm run bench -- --only density ${c.startsWith('process') ? `--density ${n} --density-container 0` : `--density 0 --density-container ${n}`}\`` });
+      out.push({
+        target,
+        value: `N=${f.n}: /health p99 ${p99.toFixed(2)} ms`,
+        status: 'not measured',
+        note: `ran N=${f.n}; for N=${n}: \`npm run bench -- --only density ${c.startsWith('process') ? `--density ${n} --density-container 0` : `--density 0 --density-container ${n}`}\``,
+      });
       continue;
     }
     out.push({ target, value: `N=${f.n}: /health p99 ${p99.toFixed(2)} ms`, status: p99 <= 50 ? 'met' : 'missed' });

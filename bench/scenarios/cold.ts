@@ -53,7 +53,8 @@ async function faasdCold(ctx: BenchContext, faasd: Faasd, mode: Mode, runtime: R
       kinds[kind] = (kinds[kind] ?? 0) + 1;
       // The third kind of start: the next call, served by the instance the first one started.
       const again = await faasd.invoke(name, body);
-      if (again.status !== 200 || again.headers['x-faas-start'] !== 'warm') throw new Error(`${name}: second call was not warm (${again.status}, x-faas-start: ${String(again.headers['x-faas-start'])})`);
+      if (again.status !== 200 || again.headers['x-faas-start'] !== 'warm')
+        throw new Error(`${name}: second call was not warm (${again.status}, x-faas-start: ${String(again.headers['x-faas-start'])})`);
       warm.push(again.ms);
       // One function at a time, as a trickle of new functions would arrive: the pre-warmed
       // pool refills before the next one (a burst larger than the pool gets full starts).
@@ -69,7 +70,9 @@ async function faasdCold(ctx: BenchContext, faasd: Faasd, mode: Mode, runtime: R
   }
   const w = figure(warm);
   const fig = figure(samples, { deploy_p50_ms: summarize(deploys).median, start_kinds: kinds, warm: { n: w.n, p50: w.p50, p95: w.p95, min: w.min, max: w.max } });
-  ctx.log(`${label} ${combo(mode, runtime)}: p50 ${fig.p50.toFixed(1)} ms, p95 ${fig.p95.toFixed(1)} ms over ${fig.n} functions (${JSON.stringify(kinds)}); second call (warm) p50 ${w.p50.toFixed(2)} ms`);
+  ctx.log(
+    `${label} ${combo(mode, runtime)}: p50 ${fig.p50.toFixed(1)} ms, p95 ${fig.p95.toFixed(1)} ms over ${fig.n} functions (${JSON.stringify(kinds)}); second call (warm) p50 ${w.p50.toFixed(2)} ms`,
+  );
   return fig;
 }
 
@@ -125,7 +128,8 @@ export async function coldScenario(ctx: BenchContext): Promise<ColdResults> {
     for (const runtime of ctx.opts.runtimes) {
       const o = await outcome(ctx, `baseline docker-run/${runtime}`, () => baseline(ctx, client, `/docker/${runtime}`, ctx.opts.dockerRunSamples));
       // No Docker engine or image here is "unavailable", like container mode itself.
-      results.baselines[`docker-run/${runtime}`] = o.status === 'error' && /No such image|Unable to find image|Cannot connect|spawn docker ENOENT/.test(o.reason) ? { status: 'unavailable', reason: o.reason } : o;
+      results.baselines[`docker-run/${runtime}`] =
+        o.status === 'error' && /No such image|Unable to find image|Cannot connect|spawn docker ENOENT/.test(o.reason) ? { status: 'unavailable', reason: o.reason } : o;
     }
   } finally {
     client.close();

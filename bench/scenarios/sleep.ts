@@ -30,7 +30,10 @@ async function measureBoth(ctx: BenchContext, url: string, headers: Record<strin
   // The warm-up (two calls per client; none in a quick run) also serves the staggered runs.
   const lockstep = variant(await measureLoad(spec, { runs: opts.runs, durationS, warmupS: opts.quick ? 0 : 2 * SLEEP_S }));
   const staggered = variant(await measureLoad(spec, { runs: opts.runs, durationS, warmupS: 0, run: (s) => runStaggered({ ...s, staggerMs: (SLEEP_S * 1000) / clients }) }));
-  for (const [label, v] of [['lock-step', lockstep], ['staggered', staggered]] as const) {
+  for (const [label, v] of [
+    ['lock-step', lockstep],
+    ['staggered', staggered],
+  ] as const) {
     ctx.log(`sleep ${what} ${label}: p50 ${v.load.p50.median.toFixed(1)} ms, p95 ${v.load.p95.median.toFixed(1)} ms (overhead ${v.p95_overhead_ms.median.toFixed(2)} ms)`);
   }
   return { lockstep, staggered };

@@ -18,9 +18,16 @@ async function sweep(ctx: BenchContext, url: string, headers: Record<string, str
   await runLoad({ url, method: 'POST', headers, body: ECHO_BODY, connections: Math.max(...opts.concurrencies), durationS: opts.warmupS });
   for (const c of opts.concurrencies) {
     ctx.needTime(opts.runs * (opts.durationS + 0.3) + 2, `${what} at c${c}`);
-    const fig = await measureLoad({ url, method: 'POST', headers, body: ECHO_BODY, connections: c }, { runs: opts.runs, durationS: opts.durationS, warmupS: Math.min(1, opts.warmupS / 4), cpu: cpu() });
-    const cpuNote = fig.cpu ? `, CPU/req: server ${Math.round(fig.cpu.server_us_per_req)} µs${fig.cpu.instances_us_per_req !== null ? `, instances ${Math.round(fig.cpu.instances_us_per_req)} µs` : ''}, load generator ${Math.round(fig.cpu.loadgen_us_per_req)} µs; machine ${Math.round(fig.cpu.machine_busy_pct)}% busy (${Math.round(fig.cpu.other_busy_pct)}% not ours)` : '';
-    ctx.log(`${what} c${c}: ${Math.round(fig.rps.median)} req/s, p50 ${fig.p50.median.toFixed(2)} ms, p99 ${fig.p99.median.toFixed(2)} ms${fig.non2xx + fig.errors ? `, ${fig.non2xx} non-2xx, ${fig.errors} errors` : ''}${cpuNote}`);
+    const fig = await measureLoad(
+      { url, method: 'POST', headers, body: ECHO_BODY, connections: c },
+      { runs: opts.runs, durationS: opts.durationS, warmupS: Math.min(1, opts.warmupS / 4), cpu: cpu() },
+    );
+    const cpuNote = fig.cpu
+      ? `, CPU/req: server ${Math.round(fig.cpu.server_us_per_req)} µs${fig.cpu.instances_us_per_req !== null ? `, instances ${Math.round(fig.cpu.instances_us_per_req)} µs` : ''}, load generator ${Math.round(fig.cpu.loadgen_us_per_req)} µs; machine ${Math.round(fig.cpu.machine_busy_pct)}% busy (${Math.round(fig.cpu.other_busy_pct)}% not ours)`
+      : '';
+    ctx.log(
+      `${what} c${c}: ${Math.round(fig.rps.median)} req/s, p50 ${fig.p50.median.toFixed(2)} ms, p99 ${fig.p99.median.toFixed(2)} ms${fig.non2xx + fig.errors ? `, ${fig.non2xx} non-2xx, ${fig.errors} errors` : ''}${cpuNote}`,
+    );
     out.push(fig);
   }
   return out;

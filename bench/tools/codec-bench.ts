@@ -33,8 +33,7 @@ const option = (name: string): string | undefined => {
 };
 const rounds = Number(option('--rounds') ?? 15);
 const require = createRequire(import.meta.url);
-const importTs = async (file: string): Promise<DaemonCodec> =>
-  (await import(pathToFileURL(path.resolve(file)).href)) as DaemonCodec;
+const importTs = async (file: string): Promise<DaemonCodec> => (await import(pathToFileURL(path.resolve(file)).href)) as DaemonCodec;
 
 const current: Impl = {
   daemon: await importTs(path.join(ROOT, 'src/execution/protocol/codec.ts')),
@@ -168,9 +167,7 @@ function time(op: Op, n: number): number {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const header = baseline
-  ? '| operation | body | baseline ns | current ns | current/baseline |'
-  : '| operation | body | ns/frame |';
+const header = baseline ? '| operation | body | baseline ns | current ns | current/baseline |' : '| operation | body | ns/frame |';
 process.stdout.write(`node ${process.version}; median of ${rounds} rounds${baseline ? ', alternating' : ''}\n\n`);
 process.stdout.write(`${header}\n|---|---|---:|${baseline ? '---:|---:|' : ''}\n`);
 for (const [label, body] of bodies) {
@@ -181,7 +178,9 @@ for (const [label, body] of bodies) {
     if (base) c.ops.unshift(base[k]!);
     const n = Math.max(...c.ops.map(calibrate));
     const samples: number[][] = c.ops.map(() => []);
-    for (let r = 0; r < rounds; r++) c.ops.forEach((op, i) => samples[i]!.push(time(op, n)));
+    for (let r = 0; r < rounds; r++) {
+      for (const [i, op] of c.ops.entries()) samples[i]!.push(time(op, n));
+    }
     const m = samples.map(median);
     const cells = m.map((ns) => ns.toFixed(0));
     if (base) cells.push((m[1]! / m[0]!).toFixed(2));

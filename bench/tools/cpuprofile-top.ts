@@ -25,7 +25,7 @@ if (!file) {
 const prof = JSON.parse(fs.readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const selfUs = new Map<number, number>();
-prof.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+for (const [i, id] of prof.samples.entries()) selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 
 function group(url: string, fn: string): string {
@@ -77,7 +77,10 @@ for (const [f, us] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, top)) proce
 const withCallers = Number(process.argv[4] ?? 0);
 if (withCallers > 0) {
   process.stdout.write(`\ncallers (${withCallers} frames up) of the top functions:\n`);
-  for (const [f] of [...byFn].sort((a, b) => b[1] - a[1]).filter(([k]) => !k.startsWith('(')).slice(0, 8)) {
+  for (const [f] of [...byFn]
+    .sort((a, b) => b[1] - a[1])
+    .filter(([k]) => !k.startsWith('('))
+    .slice(0, 8)) {
     process.stdout.write(`  ${f}\n`);
     for (const [chain, us] of [...callers(f, withCallers)].sort((a, b) => b[1] - a[1]).slice(0, 4)) process.stdout.write(`    ${pct(us)}  < ${chain}\n`);
   }
@@ -95,4 +98,8 @@ for (const [id, us] of selfUs) {
   for (const k of seen) totalByFn.set(k, (totalByFn.get(k) ?? 0) + us);
 }
 process.stdout.write('\ntotal (inclusive) time by function:\n');
-for (const [f, us] of [...totalByFn].filter(([k]) => !k.startsWith('(')).sort((a, b) => b[1] - a[1]).slice(0, top * 2)) process.stdout.write(`  ${pct(us)}  ${f}\n`);
+for (const [f, us] of [...totalByFn]
+  .filter(([k]) => !k.startsWith('('))
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, top * 2))
+  process.stdout.write(`  ${pct(us)}  ${f}\n`);

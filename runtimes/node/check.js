@@ -30,4 +30,4 @@ function check(dir, file, handler) {
 }
 
 const [dir, file, handler] = process.argv.slice(2);
-process.stdout.write(JSON.stringify(check(dir, file, handler || '')) + '\n');
+process.stdout.write(`${JSON.stringify(check(dir, file, handler || ''))}\n`);

@@ -10,14 +10,7 @@
 
 const net = require('node:net');
 const path = require('node:path');
-const {
-  MAX_HEADER_BYTES: MAX_HEADER,
-  MAX_BODY_BYTES: MAX_BODY,
-  FrameDecoder,
-  FrameError,
-  encodeFrame,
-  writeFrame,
-} = require('./frames.js');
+const { MAX_HEADER_BYTES: MAX_HEADER, MAX_BODY_BYTES: MAX_BODY, FrameDecoder, FrameError, encodeFrame, writeFrame } = require('./frames.js');
 
 const LOG_MAX_LINES = 1000;
 const LOG_MAX_LINE = 4096;
@@ -106,10 +99,13 @@ let captureInstalled = false;
 function installCapture() {
   if (captureInstalled) return;
   captureInstalled = true;
-  for (const [name, stream] of [['out', process.stdout], ['err', process.stderr]]) {
+  for (const [name, stream] of [
+    ['out', process.stdout],
+    ['err', process.stderr],
+  ]) {
     const realWrite = stream.write;
     stream.write = function write(chunk, encoding, callback) {
-      if (capturing === null) return realWrite.apply(this, arguments);
+      if (capturing === null) return realWrite.call(this, chunk, encoding, callback);
       if (typeof encoding === 'function') callback = encoding;
       let text;
       if (typeof chunk === 'string') text = chunk;
@@ -305,11 +301,7 @@ async function init(header) {
     const exports = await loadModule(file);
     const found = resolveHandler(exports, fn.handler);
     if (typeof found !== 'function') {
-      throw new HandlerNotFound(
-        fn.handler
-          ? `${fn.file} has no exported function '${fn.handler}'`
-          : `${fn.file} exports no function (looked for handler, handle, module.exports, default)`,
-      );
+      throw new HandlerNotFound(fn.handler ? `${fn.file} has no exported function '${fn.handler}'` : `${fn.file} exports no function (looked for handler, handle, module.exports, default)`);
     }
     handler = found;
   } catch (err) {
@@ -323,15 +315,7 @@ async function init(header) {
 
 function invoke(header, body) {
   const { id, method, path: reqPath, query, headers } = header;
-  if (
-    typeof id !== 'string' ||
-    typeof method !== 'string' ||
-    typeof reqPath !== 'string' ||
-    query === null ||
-    typeof query !== 'object' ||
-    headers === null ||
-    typeof headers !== 'object'
-  ) {
+  if (typeof id !== 'string' || typeof method !== 'string' || typeof reqPath !== 'string' || query === null || typeof query !== 'object' || headers === null || typeof headers !== 'object') {
     fail('malformed invoke frame');
   }
   state = 'busy';

@@ -5,27 +5,10 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isSeq, isScalar, parseDocument, type Document, type Node } from 'yaml';
 import { FaasError } from '../errors.js';
-import {
-  defaultConfig,
-  entryFile,
-  mergeConfig,
-  normaliseRuntime,
-  validateCode,
-  validateHandler,
-  type FunctionConfig,
-} from '../model/function-model.js';
+import { defaultConfig, entryFile, mergeConfig, normaliseRuntime, validateCode, validateHandler, type FunctionConfig } from '../model/function-model.js';
 import { configShapeProblem, problemError } from '../model/function-schema.js';
 import type { RuntimeName } from '../model/runtime.js';
-import {
-  DEMO_KEYS,
-  MODE_PATTERN,
-  configFileSchema,
-  defaultSystem,
-  type ApiKeyConfig,
-  type FaasConfig,
-  type LogLevel,
-  type SystemConfig,
-} from './schema.js';
+import { DEMO_KEYS, MODE_PATTERN, configFileSchema, defaultSystem, type ApiKeyConfig, type FaasConfig, type LogLevel, type SystemConfig } from './schema.js';
 
 export interface DeclaredFunctionSpec {
   name: string;
@@ -187,7 +170,10 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       const segs = pointerToSegs(err.instancePath);
       if (err.keyword === 'additionalProperties') segs.push(String((err.params as { additionalProperty: string }).additionalProperty));
       if (err.keyword === 'propertyNames') segs.push(String((err.params as { propertyName: string }).propertyName));
-      const keyPath = segs.map((s) => (typeof s === 'number' || /^\d+$/.test(String(s)) ? `[${s}]` : `.${s}`)).join('').replace(/^\./, '');
+      const keyPath = segs
+        .map((s) => (typeof s === 'number' || /^\d+$/.test(String(s)) ? `[${s}]` : `.${s}`))
+        .join('')
+        .replace(/^\./, '');
       const expected = err.keyword === 'propertyNames' ? 'a function name of lower-case letters, digits and "-"' : describeExpected(err);
       fail(file, lineOf(doc, lc, segs), keyPath, err.keyword === 'additionalProperties' ? undefined : getIn(raw, segs), expected);
     }
@@ -259,7 +245,13 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   for (const [name, decl] of Object.entries(declaredRaw)) {
     const where = (key: string): never => {
       const line = doc ? lineOf(doc, lc, ['functions', name, key]) : null;
-      fail(display, line, `functions.${name}.${key}`, decl[key], key === 'code' || key === 'path' ? 'exactly one of code: (source text) or path: (file or directory, relative to the config file)' : 'a valid value');
+      fail(
+        display,
+        line,
+        `functions.${name}.${key}`,
+        decl[key],
+        key === 'code' || key === 'path' ? 'exactly one of code: (source text) or path: (file or directory, relative to the config file)' : 'a valid value',
+      );
     };
     try {
       const runtime = normaliseRuntime(decl.runtime as string | undefined, `functions.${name}.runtime`);

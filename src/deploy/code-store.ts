@@ -47,7 +47,7 @@ export class CodeStore {
       await fs.writeFile(path.join(tmp, entryFile(runtime)), code, { mode: 0o644 });
       if (runtime === 'node') {
         // Pin CommonJS whatever package.json a host directory above might declare.
-        await fs.writeFile(path.join(tmp, 'package.json'), JSON.stringify({ name: `faas-fn-${name}`, private: true, type: 'commonjs' }) + '\n', { mode: 0o644 });
+        await fs.writeFile(path.join(tmp, 'package.json'), `${JSON.stringify({ name: `faas-fn-${name}`, private: true, type: 'commonjs' })}\n`, { mode: 0o644 });
       }
       if (prepare) await prepare(tmp);
       await fs.writeFile(path.join(tmp, '.complete'), `${new Date().toISOString()}\n`, { mode: 0o644 });
@@ -69,11 +69,7 @@ export class CodeStore {
     } catch {
       return;
     }
-    await Promise.all(
-      entries
-        .filter((e) => /^v\d+$/.test(e) && !keep.has(Number(e.slice(1))))
-        .map((e) => fs.rm(path.join(this.functionDir(name), e), { recursive: true, force: true })),
-    );
+    await Promise.all(entries.filter((e) => /^v\d+$/.test(e) && !keep.has(Number(e.slice(1)))).map((e) => fs.rm(path.join(this.functionDir(name), e), { recursive: true, force: true })));
   }
 
   async removeFunction(name: string): Promise<void> {

@@ -51,13 +51,9 @@ export class LocalDependencyInstaller implements DependencyInstaller {
     const timeout = this.opts.timeoutMs ?? 300_000;
     const [cmd, args, tool] =
       runtime === 'python'
-        ? [
-            this.opts.pythonPath,
-            ['-m', 'pip', 'install', '--target', path.join(dir, '.deps'), '--no-input', '--no-cache-dir', '--only-binary=:all:', '--', ...deps],
-            'pip',
-          ]
+        ? [this.opts.pythonPath, ['-m', 'pip', 'install', '--target', path.join(dir, '.deps'), '--no-input', '--no-cache-dir', '--only-binary=:all:', '--', ...deps], 'pip']
         : [this.opts.npmPath ?? 'npm', ['install', '--omit=dev', '--ignore-scripts', '--install-links', '--no-audit', '--no-fund', '--no-package-lock', '--', ...deps], 'npm'];
-    let r;
+    let r: Awaited<ReturnType<typeof run>>;
     try {
       r = await run(cmd, args, dir, timeout);
     } catch (e) {

@@ -10,16 +10,7 @@ import type { ExecutionMode } from '../model/runtime.js';
 import type { DeployTarget } from '../execution/api.js';
 import type { CodeStore } from './code-store.js';
 import type { DependencyInstaller } from './dependencies.js';
-import {
-  defaultConfig,
-  mergeConfig,
-  normaliseRuntime,
-  validateCode,
-  validateHandler,
-  validateName,
-  type FunctionRecord,
-  entryFile,
-} from '../model/function-model.js';
+import { defaultConfig, mergeConfig, normaliseRuntime, validateCode, validateHandler, validateName, type FunctionRecord, entryFile } from '../model/function-model.js';
 import type { RegistryStore } from '../registry/store.js';
 
 export interface DeployerOptions {
@@ -137,13 +128,7 @@ export class Deployer {
       if (!cur) {
         await this.create(input, 'yaml');
         this.opts.logger.info({ function: d.name }, 'declared function created from config');
-      } else if (
-        cur.code !== d.code ||
-        cur.runtime !== d.runtime ||
-        cur.handler !== d.handler ||
-        JSON.stringify(cur.config) !== JSON.stringify(d.config) ||
-        cur.source !== 'yaml'
-      ) {
+      } else if (cur.code !== d.code || cur.runtime !== d.runtime || cur.handler !== d.handler || JSON.stringify(cur.config) !== JSON.stringify(d.config) || cur.source !== 'yaml') {
         const { name: _n, ...patch } = input;
         await this.update(d.name, { ...patch, config: d.config }, 'yaml');
         this.opts.logger.info({ function: d.name }, 'declared function updated from config');

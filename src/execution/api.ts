@@ -5,6 +5,8 @@ import type { DriverHealth, ExecutionMode, InstanceUsage, RuntimeName } from './
 import type { InvokeOutcome } from './pool/pool.js';
 import type { InvokeRequest } from './protocol/shim-channel.js';
 
+export type { InvokeOutcome };
+
 export interface InstanceCounts {
   total: number;
   starting: number;

@@ -14,7 +14,6 @@ import type { InvokeRequest } from './protocol/shim-channel.js';
 /** Per-instance pids limit: enough for a runtime's own threads (node starts ~11) and a few children. */
 const PIDS_LIMIT = 256;
 
-
 export interface ManagerOptions {
   config: LoadedConfig;
   /** The drivers that run here, by mode. */

@@ -104,7 +104,9 @@ export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks
           return true;
         }),
       );
-      return () => stops.forEach((stop) => stop());
+      return () => {
+        for (const stop of stops) stop();
+      };
     };
     return { manager, interpreters, runRoot, watchLateDrivers };
   } catch (e) {

@@ -11,7 +11,6 @@ import { instanceRoutes } from './routes/instances.js';
 import { invokeRoutes } from './routes/invoke.js';
 import { observabilityRoutes } from './routes/observability.js';
 
-
 // Request ids: 16 random hex digits, cut from a pooled random buffer (one getrandom() per 512
 // requests instead of one per request).
 const ID_BYTES = 8;

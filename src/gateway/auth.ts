@@ -35,7 +35,12 @@ export class KeyRing {
       const key: AuthenticatedKey = { name: k.name, scopes: new Set(k.scopes) };
       if (k.rate_limit) key.rateLimit = k.rate_limit;
       return {
-        digest: k.key_sha256 ? Buffer.from(k.key_sha256.toLowerCase(), 'hex') : crypto.createHash('sha256').update(k.key ?? '').digest(),
+        digest: k.key_sha256
+          ? Buffer.from(k.key_sha256.toLowerCase(), 'hex')
+          : crypto
+              .createHash('sha256')
+              .update(k.key ?? '')
+              .digest(),
         key,
       };
     });

@@ -17,11 +17,17 @@ interface ValidationItem {
 
 /** `/config/timeout` + keyword params -> `config.timeout`. */
 export function fieldOf(v: ValidationItem, context?: string): string {
-  const segs = v.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const segs = v.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (v.keyword === 'required') segs.push(String(v.params.missingProperty));
   if (v.keyword === 'additionalProperties') segs.push(String(v.params.additionalProperty));
   if (v.propertyName !== undefined) segs.push(v.propertyName);
-  const field = segs.map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s}`)).join('').replace(/^\./, '');
+  const field = segs
+    .map((s) => (/^\d+$/.test(s) ? `[${s}]` : `.${s}`))
+    .join('')
+    .replace(/^\./, '');
   return field || context || 'body';
 }
 

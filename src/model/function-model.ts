@@ -8,7 +8,6 @@ export type { FunctionConfig };
 
 export const FUNCTION_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
-
 export interface FunctionRecord {
   name: string;
   runtime: RuntimeName;

@@ -106,7 +106,10 @@ export interface ConfigProblem {
 export function configShapeProblem(config: unknown): ConfigProblem | null {
   if (validateConfig(config)) return null;
   const err = validateConfig.errors![0]!;
-  const path = err.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const path = err.instancePath
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (err.keyword === 'additionalProperties') path.push(String(err.params.additionalProperty));
   if (err.propertyName !== undefined) path.push(err.propertyName);
   return { path, detail: explain(err) ?? err.message ?? 'is not valid' };

@@ -43,8 +43,12 @@ export class Metrics {
 
     // Updated on every invocation: FastCounter/FastHistogram (series.ts), read at scrape time.
     this.invocations = new FastCounter('faasd_invocations_total', 'Invocations by function, mode and HTTP status code', ['function', 'mode', 'code']).registerIn(this.registry);
-    this.duration = new FastHistogram('faasd_invocation_duration_seconds', 'Invocation duration at the gateway, by function and mode', ['function', 'mode'], DURATION_BUCKETS).registerIn(this.registry);
-    this.coldStarts = new FastCounter('faasd_cold_starts_total', 'Invocations that waited for a new instance, by how it started (cold or prewarmed)', ['function', 'mode', 'kind']).registerIn(this.registry);
+    this.duration = new FastHistogram('faasd_invocation_duration_seconds', 'Invocation duration at the gateway, by function and mode', ['function', 'mode'], DURATION_BUCKETS).registerIn(
+      this.registry,
+    );
+    this.coldStarts = new FastCounter('faasd_cold_starts_total', 'Invocations that waited for a new instance, by how it started (cold or prewarmed)', ['function', 'mode', 'kind']).registerIn(
+      this.registry,
+    );
     this.queueWait = new FastHistogram('faasd_queue_wait_seconds', 'Time an invocation waited for an instance', ['function'], DURATION_BUCKETS).registerIn(this.registry);
     this.rateLimited = new client.Counter({ name: 'faasd_rate_limited_total', help: 'Requests refused with 429, by API key name', labelNames: ['key'], registers });
 

@@ -84,7 +84,6 @@ abstract class SeriesMetric<S extends { labels: Labels }> extends ScrapedMetric 
     for (const [k, s] of this.series) if (s.labels[label] === value) this.series.delete(k);
   }
 
-
   /** Zeroes every series in place: handles given out earlier keep counting into them. */
   abstract reset(): void;
 }

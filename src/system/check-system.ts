@@ -28,7 +28,7 @@ type Probe = () => Promise<CheckResult> | CheckResult;
 
 function capEff(): bigint {
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-  return m ? BigInt('0x' + m[1]) : 0n;
+  return m ? BigInt(`0x${m[1]}`) : 0n;
 }
 
 function writableDir(dir: string): string | null {
@@ -155,20 +155,27 @@ export function systemProbes(config: LoadedConfig): Probe[] {
       if (d.ok) return { name: 'docker', status: 'ok', detail: d.detail };
       return { name: 'docker', status: needed(!processMode), detail: d.detail, hint: 'install docker.io and start dockerd, or set DOCKER_HOST; process mode works without it' };
     },
-    ...(['python', 'node'] as const).map((runtime): Probe => () => probeImage(config, runtime, imageStates)),
-    ...(['python', 'node'] as const).map((runtime): Probe => () => {
-      try {
-        const r = resolveInterpreter(runtime, sys.interpreters[runtime] || undefined);
-        return { name: `runtime ${runtime}`, status: 'ok', detail: `${r.path} (${r.version})` };
-      } catch (e) {
-        return {
-          name: `runtime ${runtime}`,
-          status: needed(processMode && runtime === 'python'),
-          detail: (e as Error).message,
-          hint: `install ${runtime === 'python' ? 'python3' : 'nodejs'} or set system.interpreters.${runtime}`,
-        };
-      }
-    }),
+    ...(['python', 'node'] as const).map(
+      (runtime): Probe =>
+        () =>
+          probeImage(config, runtime, imageStates),
+    ),
+    ...(['python', 'node'] as const).map(
+      (runtime): Probe =>
+        () => {
+          try {
+            const r = resolveInterpreter(runtime, sys.interpreters[runtime] || undefined);
+            return { name: `runtime ${runtime}`, status: 'ok', detail: `${r.path} (${r.version})` };
+          } catch (e) {
+            return {
+              name: `runtime ${runtime}`,
+              status: needed(processMode && runtime === 'python'),
+              detail: (e as Error).message,
+              hint: `install ${runtime === 'python' ? 'python3' : 'nodejs'} or set system.interpreters.${runtime}`,
+            };
+          }
+        },
+    ),
     () => probePip(sys.interpreters.python || undefined),
     () => {
       const err = writableDir(sys.function_storage_path);

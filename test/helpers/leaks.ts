@@ -109,10 +109,12 @@ export async function checkLeaks(before: Snapshot): Promise<string[]> {
   registries.clear();
 
   // 2. Processes: give children killed at the end of a test a moment to be reaped.
-  const gone = await vi.waitFor(() => expect(descendants(process.pid)).toEqual([]), { timeout: 3000 }).then(
-    () => true,
-    () => false,
-  );
+  const gone = await vi
+    .waitFor(() => expect(descendants(process.pid)).toEqual([]), { timeout: 3000 })
+    .then(
+      () => true,
+      () => false,
+    );
   const alive = gone ? [] : descendants(process.pid);
   for (const p of alive) leaks.push(`child process ${p.pid} (${p.cmdline}) is still running`);
   await killAll(alive.map((p) => p.pid));
@@ -144,7 +146,10 @@ export async function checkLeaks(before: Snapshot): Promise<string[]> {
     const left = (await managedContainers(docker)).filter((c) => !seen.has(c.Id) && ids.has(c.Labels[DAEMON_LABEL] ?? ''));
     for (const c of left) {
       leaks.push(`container ${c.Id.slice(0, 12)} ${c.Names[0] ?? ''} (${c.State}, ${DAEMON_LABEL}=${c.Labels[DAEMON_LABEL]}) is still there`);
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
     }
   }
   return leaks;

@@ -140,11 +140,7 @@ export async function startPreferringPrewarmed<G extends GenericInstance>(
  * mounted read-only into it, filled by copyFunctionFiles when it is specialised). The slot
  * is removed again if the start fails.
  */
-export async function startInCodeSlot<G extends GenericInstance & { codeSlot: string | null }>(
-  runRoot: string,
-  runtime: RuntimeName,
-  launch: (id: string, slot: string) => Promise<G>,
-): Promise<G> {
+export async function startInCodeSlot<G extends GenericInstance & { codeSlot: string | null }>(runRoot: string, runtime: RuntimeName, launch: (id: string, slot: string) => Promise<G>): Promise<G> {
   const id = `prewarm-${runtime}-${crypto.randomBytes(4).toString('hex')}`;
   const slot = path.join(runRoot, `${id}.code`);
   await fs.mkdir(slot, { mode: 0o755 });

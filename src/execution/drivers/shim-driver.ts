@@ -57,7 +57,13 @@ export abstract class ShimDriver<I extends InstanceBase> implements Driver {
   async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
     const fits = this.fitsGeneric(spec) ? spec : { ...spec, prewarmable: false };
-    return startPreferringPrewarmed(this.generic, fits, (g, s) => this.specialise(g, s), () => this.coldStart(spec, signal), this.base.logger);
+    return startPreferringPrewarmed(
+      this.generic,
+      fits,
+      (g, s) => this.specialise(g, s),
+      () => this.coldStart(spec, signal),
+      this.base.logger,
+    );
   }
 
   private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {

@@ -94,7 +94,10 @@ export class FunctionPool {
   private drained: Promise<void> | null = null;
   private resolveDrained: (() => void) | null = null;
 
-  constructor(fn: PoolFunction, private readonly opts: PoolOptions) {
+  constructor(
+    fn: PoolFunction,
+    private readonly opts: PoolOptions,
+  ) {
     this.fn = fn;
   }
 
@@ -299,10 +302,14 @@ export class FunctionPool {
           this.dropWaiter(waiter);
           const max = this.fn.maxInstances;
           reject(
-            new FaasError('OVERLOADED', `no instance of "${this.fn.name}" became free within ${this.opts.coldStartTimeoutMs / 1000}s (cold_start_timeout); it runs at most ${max} at once (max_instances / max_concurrency)`, {
-              retryAfter: 1,
-              details: { limit: 'max_instances', max_instances: max, waited_seconds: this.opts.coldStartTimeoutMs / 1000 },
-            }),
+            new FaasError(
+              'OVERLOADED',
+              `no instance of "${this.fn.name}" became free within ${this.opts.coldStartTimeoutMs / 1000}s (cold_start_timeout); it runs at most ${max} at once (max_instances / max_concurrency)`,
+              {
+                retryAfter: 1,
+                details: { limit: 'max_instances', max_instances: max, waited_seconds: this.opts.coldStartTimeoutMs / 1000 },
+              },
+            ),
           );
         }, this.opts.coldStartTimeoutMs),
       };

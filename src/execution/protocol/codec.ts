@@ -24,7 +24,9 @@ interface FramesModule {
   MAX_BODY_BYTES: number;
   FrameError: new (message: string) => Error;
   encodeFrame(header: object, body?: Buffer | null): Buffer[];
-  FrameDecoder: new (onFrame: (header: FrameHeader, body: Buffer) => void) => {
+  FrameDecoder: new (
+    onFrame: (header: FrameHeader, body: Buffer) => void,
+  ) => {
     readonly bufferedBytes: number;
     push(chunk: Buffer): void;
   };

@@ -154,8 +154,7 @@ export class ShimChannel {
         if (this.#finished) return;
       }
     } catch (err) {
-      const error =
-        err instanceof FaasError ? err : new FaasError('PROTOCOL_ERROR', String(err), { cause: err });
+      const error = err instanceof FaasError ? err : new FaasError('PROTOCOL_ERROR', String(err), { cause: err });
       this.#shutdown(error);
     }
   }
@@ -267,13 +266,7 @@ function malformed(header: FrameHeader): FaasError {
 
 function shimError(header: FrameHeader): ShimError {
   const error = header.error as Partial<ShimError> | null | undefined;
-  if (
-    typeof error !== 'object' ||
-    error === null ||
-    typeof error.type !== 'string' ||
-    typeof error.message !== 'string' ||
-    typeof error.stack !== 'string'
-  ) {
+  if (typeof error !== 'object' || error === null || typeof error.type !== 'string' || typeof error.message !== 'string' || typeof error.stack !== 'string') {
     throw malformed(header);
   }
   return { type: error.type, message: error.message, stack: error.stack };

@@ -64,9 +64,13 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
     return details(deps.functions.get(req.params.name));
   });
 
-  app.put<{ Params: { name: string }; Body: Record<string, unknown> }>('/functions/:name', { config: { scope: 'manage' }, bodyLimit, schema: { params: nameParams, body: updateBody } }, async (req) => {
-    return details(await deps.functions.update(req.params.name, req.body));
-  });
+  app.put<{ Params: { name: string }; Body: Record<string, unknown> }>(
+    '/functions/:name',
+    { config: { scope: 'manage' }, bodyLimit, schema: { params: nameParams, body: updateBody } },
+    async (req) => {
+      return details(await deps.functions.update(req.params.name, req.body));
+    },
+  );
 
   app.delete<{ Params: { name: string } }>('/functions/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req, reply) => {
     await deps.functions.delete(req.params.name);

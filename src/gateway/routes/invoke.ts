@@ -1,6 +1,7 @@
 // /invoke/:name and /invoke/:name/*: any method, any content type, body passed as bytes.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FaasError } from '../../errors.js';
+import type { InvokeOutcome } from '../../execution/api.js';
 import type { AppDeps } from '../deps.js';
 
 // Never forwarded to a function: the caller's credentials, and hop-by-hop headers.
@@ -35,16 +36,20 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) gone.abort();
     });
-    let outcome;
+    let outcome: InvokeOutcome;
     try {
-      outcome = await exec.invoke(params.name, {
-        id: req.id,
-        method: req.method,
-        path: `/${params['*'] ?? ''}`,
-        query: (req.query ?? {}) as Record<string, string | string[]>,
-        headers,
-        body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
-      }, gone.signal);
+      outcome = await exec.invoke(
+        params.name,
+        {
+          id: req.id,
+          method: req.method,
+          path: `/${params['*'] ?? ''}`,
+          query: (req.query ?? {}) as Record<string, string | string[]>,
+          headers,
+          body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
+        },
+        gone.signal,
+      );
     } catch (e) {
       const ms = performance.now() - t0;
       reply.header('x-faas-duration-ms', ms.toFixed(2));
@@ -62,10 +67,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
       .header('x-faas-cold-start', outcome.coldStart ? 'true' : 'false')
       .header('x-faas-start', outcome.start)
       .header('x-faas-instance-id', outcome.instanceId);
-    req.log.info(
-      { function: params.name, status: result.status, ms: Math.round(ms * 100) / 100, start: outcome.start, instance: outcome.instanceId, query: qIndex >= 0 },
-      'invocation',
-    );
+    req.log.info({ function: params.name, status: result.status, ms: Math.round(ms * 100) / 100, start: outcome.start, instance: outcome.instanceId, query: qIndex >= 0 }, 'invocation');
     if (result.logs.length > 0 && req.log.level === 'debug') req.log.debug({ function: params.name, logs: result.logs }, 'function output');
     return reply.send(result.body);
   };

@@ -37,7 +37,12 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
     const fn = deps.functions.get(req.params.name);
     const c = obs.stats.of(fn.name);
     const usage = await deps.execution.instanceUsage(fn.name);
-    const states = new Map(deps.execution.listInstances().filter((i) => i.function === fn.name).map((i) => [i.id, i]));
+    const states = new Map(
+      deps.execution
+        .listInstances()
+        .filter((i) => i.function === fn.name)
+        .map((i) => [i.id, i]),
+    );
     return {
       name: fn.name,
       version: fn.version,

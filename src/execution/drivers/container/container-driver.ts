@@ -51,7 +51,6 @@ export const CONTAINER_PATHS = Object.freeze({
   codeDir: '/function',
 });
 
-
 const SHIM_FILE: Record<RuntimeName, string> = { python: 'shim.py', node: 'shim.js' };
 const LOG_TAIL_LINES = 200;
 const NOBODY = '65534:65534';
@@ -62,7 +61,6 @@ const STOP_TIMEOUT_S = 2;
 const HEALTH_PROBE_MS = 5000;
 /** Bound on one probe's engine calls: a hung engine reads as down, never as a hang. */
 const HEALTH_TIMEOUT_MS = 2000;
-
 
 /** `docker logs` of a container without a TTY is multiplexed: [stream, 0, 0, 0, len u32 BE] + payload. */
 export function demuxLogs(buf: Buffer, want: 'stdout' | 'stderr' | 'both' = 'both'): string {
@@ -87,7 +85,6 @@ function signalOf(code: number | null): string | null {
   for (const [name, num] of Object.entries(os.constants.signals)) if (num === n) return name;
   return null;
 }
-
 
 export class ContainerDriver extends ShimDriver<ContainerInstance> {
   /** Container starts in flight at once: a few per core keep each one well within its timeout. */
@@ -322,8 +319,6 @@ export class ContainerDriver extends ShimDriver<ContainerInstance> {
   }
 }
 
-
-
 /** The first cgroup layout that has the container (v1 cgroupfs, v1 systemd, v2 systemd, v2 cgroupfs). */
 async function findCgroupFiles(id: string): Promise<{ memory: string; cpu: string; cpuUnit: 'ns' | 'usec' } | null> {
   const base = '/sys/fs/cgroup';
@@ -374,7 +369,10 @@ class ContainerInstance extends InstanceBase {
         } catch (e) {
           if (statusCode(e) === 404) break; // removed: gone
           // The wait connection broke (engine restart?): only give up if the container is not running.
-          const running = await this.container.inspect().then((i) => i.State.Running, (ie) => (statusCode(ie) === 404 ? false : null));
+          const running = await this.container.inspect().then(
+            (i) => i.State.Running,
+            (ie) => (statusCode(ie) === 404 ? false : null),
+          );
           if (running === false || attempt >= 20) break;
           await new Promise((r) => setTimeout(r, 250));
         }

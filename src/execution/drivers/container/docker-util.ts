@@ -43,4 +43,3 @@ export async function probeDocker(docker: Docker = new Docker(), timeoutMs = 300
     return { ok: false, detail: `engine not reachable at ${where}: ${why}` };
   }
 }
-

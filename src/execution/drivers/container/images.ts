@@ -127,8 +127,7 @@ export class ContainerImages {
   }
 
   private async load(runtime: RuntimeName, image: string): Promise<ImageInfo> {
-    const unavailable = (reason: string, cause?: unknown) =>
-      new FaasError('DEPLOY_FAILED', `image ${image} for ${runtime} functions is not available: ${reason}`, { details: { image }, cause });
+    const unavailable = (reason: string, cause?: unknown) => new FaasError('DEPLOY_FAILED', `image ${image} for ${runtime} functions is not available: ${reason}`, { details: { image }, cause });
     let inspect: Docker.ImageInspectInfo;
     try {
       inspect = await this.inspect(image);

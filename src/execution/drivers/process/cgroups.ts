@@ -71,9 +71,7 @@ export class CgroupManager {
     this.#v1 = Object.freeze(v1);
   }
 
-  static async detect(
-    opts: { root?: string; prefix?: string } = {},
-  ): Promise<{ manager: CgroupManager | null; version: CgroupVersion | null; detail: string }> {
+  static async detect(opts: { root?: string; prefix?: string } = {}): Promise<{ manager: CgroupManager | null; version: CgroupVersion | null; detail: string }> {
     const root = opts.root ?? '/sys/fs/cgroup';
     const prefix = opts.prefix ?? 'faasd';
     if (!NAME_RE.test(prefix)) throw new FaasError('CONFIG_INVALID', `bad cgroup prefix "${prefix}"`);
@@ -104,7 +102,13 @@ export class CgroupManager {
   async create(name: string, limits: CgroupLimits): Promise<InstanceCgroup> {
     if (!NAME_RE.test(name)) throw new FaasError('INTERNAL', `bad cgroup name "${name}"`);
     const dirs = this.version === 'v2' ? [join(this.parents[0]!, name)] : this.#v1.map((h) => join(h.parent, name));
-    const cg = new Cgroup(name, this.version, dirs, this.#v1.map((h) => h.controller), () => this.#live.delete(name));
+    const cg = new Cgroup(
+      name,
+      this.version,
+      dirs,
+      this.#v1.map((h) => h.controller),
+      () => this.#live.delete(name),
+    );
     // A directory left by a crashed daemon that reused this id would carry its old OOM counter.
     await cg.remove();
     try {
@@ -213,10 +217,7 @@ class Cgroup implements InstanceCgroup {
 
   async usage(): Promise<CgroupUsage> {
     if (this.#version === 'v2') {
-      const [mem, cpu] = await Promise.all([
-        readNumber(this.#file('memory', 'memory.current')),
-        readKeyed(this.#file('cpu', 'cpu.stat')),
-      ]);
+      const [mem, cpu] = await Promise.all([readNumber(this.#file('memory', 'memory.current')), readKeyed(this.#file('cpu', 'cpu.stat'))]);
       return { memoryBytes: mem, cpuSeconds: (cpu.usage_usec ?? 0) / 1e6 };
     }
     const mem = await readNumber(this.#file('memory', 'memory.usage_in_bytes'));
@@ -383,7 +384,9 @@ function quotaUs(cpus: number): number {
 
 async function treePids(dir: string): Promise<number[]> {
   const text = await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => '');
-  const pids = words(text).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  const pids = words(text)
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
   for (const sub of await subdirs(dir)) pids.push(...(await treePids(join(dir, sub))));
   return pids;
 }

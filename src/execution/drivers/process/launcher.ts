@@ -103,9 +103,7 @@ export function sandboxPaths(level: IsolationLevel, host: SandboxPaths): Sandbox
 // its own), exec. `for f` iterates over a copy of $@, so shifting inside is safe. No open
 // file limit above 1024 (select()-era code and fd leaks stay contained), no core dumps (they
 // would land in the instance's cwd and can hold request data).
-const TRAMPOLINE =
-  'for f; do shift; [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; done; ' +
-  'ulimit -c 0 && ulimit -n 1024 || exit 125; unset PWD; exec "$@"';
+const TRAMPOLINE = 'for f; do shift; [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; done; ' + 'ulimit -c 0 && ulimit -n 1024 || exit 125; unset PWD; exec "$@"';
 
 export function buildLaunchCommand(spec: LaunchSpec): LaunchCommand {
   checkEnv(spec.env);
@@ -142,40 +140,64 @@ export function buildLaunchCommand(spec: LaunchSpec): LaunchCommand {
 
 function bwrapArgs(spec: LaunchSpec): string[] {
   const a: string[] = [
-    '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--unshare-cgroup',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-net',
+    '--unshare-cgroup',
     '--die-with-parent',
     // A new session: the shim cannot push input into the daemon's terminal (TIOCSTI).
     '--new-session',
     ...rootLayout(),
     // Parents bwrap creates implicitly for a mount point are mode 0700 (seen with bwrap 0.8
     // as root), which the shim's uid could not traverse: create them explicitly (0755).
-    '--dir', '/etc', '--dir', '/opt', '--dir', '/opt/faas', '--dir', '/run',
+    '--dir',
+    '/etc',
+    '--dir',
+    '/opt',
+    '--dir',
+    '/opt/faas',
+    '--dir',
+    '/run',
     // ld.so.cache only speeds up library lookup and names nothing secret.
-    '--ro-bind-try', '/etc/ld.so.cache', '/etc/ld.so.cache',
-    '--proc', '/proc',
-    '--dev', '/dev',
+    '--ro-bind-try',
+    '/etc/ld.so.cache',
+    '/etc/ld.so.cache',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
     // bwrap's tmpfs defaults to 0755 root; the shim's uid must be able to write /tmp.
-    '--perms', '1777', '--tmpfs', '/tmp',
+    '--perms',
+    '1777',
+    '--tmpfs',
+    '/tmp',
     // POSIX shared memory and semaphores (Python multiprocessing) live here. Pages written to
     // either tmpfs are charged to the instance's memory cgroup, so they count against its limit.
-    '--perms', '1777', '--tmpfs', '/dev/shm',
+    '--perms',
+    '1777',
+    '--tmpfs',
+    '/dev/shm',
   ];
   for (const dir of interpreterDirs(spec.interpreter)) a.push('--ro-bind', dir, dir);
   a.push(
-    '--ro-bind', spec.shimDir, SANDBOX_PATHS.shimDir,
-    '--ro-bind', spec.codeDir, SANDBOX_PATHS.codeDir,
+    '--ro-bind',
+    spec.shimDir,
+    SANDBOX_PATHS.shimDir,
+    '--ro-bind',
+    spec.codeDir,
+    SANDBOX_PATHS.codeDir,
     // Read-only: nothing writable in the sandbox may be backed by the host's disk. The only
     // writable places are the tmpfs /tmp and /dev/shm, charged to the instance's memory cgroup.
-    '--ro-bind', spec.instanceDir, SANDBOX_PATHS.instanceDir,
-    '--hostname', spec.hostname ?? 'faas',
+    '--ro-bind',
+    spec.instanceDir,
+    SANDBOX_PATHS.instanceDir,
+    '--hostname',
+    spec.hostname ?? 'faas',
     '--clearenv',
   );
   for (const [k, v] of Object.entries(spec.env)) a.push('--setenv', k, v);
-  a.push(
-    '--chdir', '/tmp',
-    '--cap-drop', 'ALL',
-    '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_SETPCAP',
-  );
+  a.push('--chdir', '/tmp', '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_SETPCAP');
   return a;
 }
 
@@ -253,7 +275,10 @@ export function resolveInterpreter(runtime: 'python' | 'node', configured?: stri
     throw new FaasError('CONFIG_INVALID', `${runtime} interpreter ${candidate} is not an executable file`, { cause: err });
   }
   if (MANAGED.test(candidate) || MANAGED.test(path)) {
-    throw new FaasError('CONFIG_INVALID', `${runtime} interpreter ${candidate} is a version-manager shim or per-user install; use a system binary such as /usr/bin/${runtime === 'python' ? 'python3' : 'node'}`);
+    throw new FaasError(
+      'CONFIG_INVALID',
+      `${runtime} interpreter ${candidate} is a version-manager shim or per-user install; use a system binary such as /usr/bin/${runtime === 'python' ? 'python3' : 'node'}`,
+    );
   }
   let out: string;
   try {

@@ -47,7 +47,11 @@ function prepareShims(runtimesDir: string, runRoot: string, python: string): Rec
   const dir = path.join(runRoot, '.python-shim');
   try {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
-    execFileSync(python, ['-I', '-c', 'import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)', src, path.join(dir, 'shim.pyc')], { env: {}, stdio: 'pipe', timeout: 30_000 });
+    execFileSync(python, ['-I', '-c', 'import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)', src, path.join(dir, 'shim.pyc')], {
+      env: {},
+      stdio: 'pipe',
+      timeout: 30_000,
+    });
     return { python: { dir, flags: ['-I', '-S', '-u', '-B'], file: 'shim.pyc' }, node };
   } catch {
     // Fall back to the plain script: slower to start, same behaviour.
@@ -99,10 +103,7 @@ export class ProcessDriver extends ShimDriver<ProcessInstance> {
         await fs.chmod(hostDir, 0o710);
       }
       // Socket and cgroup are independent: set them up side by side (cgroup v1 is 4 hierarchies).
-      const [l, cg] = await Promise.allSettled([
-        listenForShim(path.join(hostDir, 'shim.sock')),
-        this.opts.level === 'none' ? Promise.resolve(null) : this.opts.cgroups!.create(id, limits),
-      ]);
+      const [l, cg] = await Promise.allSettled([listenForShim(path.join(hostDir, 'shim.sock')), this.opts.level === 'none' ? Promise.resolve(null) : this.opts.cgroups!.create(id, limits)]);
       if (l.status === 'fulfilled') cleanup.push((listener = l.value).close);
       if (cg.status === 'fulfilled' && cg.value) cleanup.push((cgroup = cg.value).remove.bind(cg.value));
       if (l.status === 'rejected') throw l.reason;
@@ -153,7 +154,6 @@ export class ProcessDriver extends ShimDriver<ProcessInstance> {
     await this.opts.cgroups?.close();
   }
 }
-
 
 class ProcessInstance extends InstanceBase {
   readonly pid: number | undefined;
