@@ -92,28 +92,39 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
 
-  let daemon: Daemon;
+  // Handlers first: a signal during boot stops the daemon as soon as it is up (with nothing
+  // left behind), instead of killing it half-made.
+  let daemon: Daemon | null = null;
+  let signals = 0;
+  const stop = (d: Daemon) =>
+    d.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      daemon?.logger.warn({ signal: sig }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    if (!daemon) return; // still booting: handled once startDaemon returns
+    daemon.logger.info({ signal: sig }, 'shutting down');
+    void stop(daemon);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   try {
     daemon = await startDaemon(config);
   } catch (e) {
     const msg = e instanceof FaasError ? e.message : (e as Error).message;
     process.stderr.write(`faasd: failed to start: ${msg}\n`);
     process.exitCode = 1;
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
     return;
   }
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
-      daemon.logger.warn({ signal: sig }, 'second signal: exiting now');
-      process.exit(130);
-    }
-    daemon.logger.info({ signal: sig }, 'shutting down');
-    daemon.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  if (signals > 0) {
+    daemon.logger.info('a stop signal came during start-up: shutting down');
+    void stop(daemon);
+  }
 }

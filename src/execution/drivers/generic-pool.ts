@@ -24,6 +24,8 @@ export class GenericPool<G extends GenericInstance> {
   /** Consecutive start failures: a runtime that keeps failing is retried with backoff, not in a loop. */
   private readonly failures: Record<RuntimeName, number> = { python: 0, node: 0 };
   private readonly refillTimers = new Set<NodeJS.Timeout>();
+  /** Starts in flight: close() waits for them, so nothing it started outlives it. */
+  private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
 
   constructor(
@@ -57,7 +59,7 @@ export class GenericPool<G extends GenericInstance> {
     const all = [...this.ready.python, ...this.ready.node];
     this.ready.python = [];
     this.ready.node = [];
-    await Promise.all(all.map((g) => g.discard()));
+    await Promise.all([...all.map((g) => g.discard()), ...this.inFlight]);
   }
 
   private refill(runtime: RuntimeName): void {
@@ -68,12 +70,12 @@ export class GenericPool<G extends GenericInstance> {
 
   private startOne(runtime: RuntimeName): void {
     this.starting[runtime] += 1;
-    this.startGeneric(runtime).then(
-      (g) => {
+    const started = this.startGeneric(runtime).then(
+      async (g) => {
         this.starting[runtime] -= 1;
         this.failures[runtime] = 0;
         if (this.closed) {
-          void g.discard();
+          await g.discard();
           return;
         }
         this.ready[runtime].push(g);
@@ -98,6 +100,8 @@ export class GenericPool<G extends GenericInstance> {
         this.refillLater(runtime, delay);
       },
     );
+    this.inFlight.add(started);
+    void started.finally(() => this.inFlight.delete(started));
   }
 
   /** A refill after `ms` (close() cancels it; it never holds the process open). */
