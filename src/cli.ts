@@ -95,35 +95,40 @@ export async function main(argv: string[]): Promise<void> {
   // Handlers first: a signal during boot stops the daemon as soon as it is up (with nothing
   // left behind), instead of killing it half-made.
   let daemon: Daemon | null = null;
-  let signals = 0;
+  /** A stop was asked for (any signal); a second SIGTERM/SIGINT after a first one exits at once. */
+  let stopping = false;
+  let forced = 0;
   const stop = (d: Daemon) =>
     d.close().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   const onSignal = (sig: NodeJS.Signals) => {
-    signals += 1;
-    if (signals > 1) {
+    // SIGHUP (the terminal closed) often comes with the SIGTERM of the program that ran faasd
+    // in that terminal, in either order: it starts a stop, never forces one.
+    if (sig !== 'SIGHUP' && ++forced > 1) {
       daemon?.logger.warn({ signal: sig }, 'second signal: exiting now');
       process.exit(130);
     }
+    if (stopping) return;
+    stopping = true;
     if (!daemon) return; // still booting: handled once startDaemon returns
     daemon.logger.info({ signal: sig }, 'shutting down');
     void stop(daemon);
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // SIGHUP: the terminal faasd ran in closed; stop as cleanly as on SIGTERM.
+  const stopSignals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  for (const sig of stopSignals) process.on(sig, onSignal);
   try {
     daemon = await startDaemon(config);
   } catch (e) {
     const msg = e instanceof FaasError ? e.message : (e as Error).message;
     process.stderr.write(`faasd: failed to start: ${msg}\n`);
     process.exitCode = 1;
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    for (const sig of stopSignals) process.off(sig, onSignal);
     return;
   }
-  if (signals > 0) {
+  if (stopping) {
     daemon.logger.info('a stop signal came during start-up: shutting down');
     void stop(daemon);
   }

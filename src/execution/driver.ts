@@ -140,6 +140,19 @@ export type DriverBuild =
       watch?: (attach: (driver: Driver) => Promise<boolean>) => () => void;
     };
 
+export type HostCheckStatus = 'ok' | 'warn' | 'fail';
+
+/** One line of `faasd --check-system`. */
+export interface HostCheckResult {
+  name: string;
+  status: HostCheckStatus;
+  detail: string;
+  hint?: string;
+}
+
+/** A probe that really tries the thing (unshare, a cgroup write, a Docker ping). */
+export type HostCheck = () => HostCheckResult | Promise<HostCheckResult>;
+
 /**
  * One kind of driver. Adding one (Firecracker, gVisor, WASM) is a folder under drivers/ that
  * exports a factory, and one line in drivers/index.ts (docs/drivers.md).
@@ -149,4 +162,9 @@ export interface DriverFactory {
   readonly mode: ExecutionMode;
   /** Build it, or say why this host cannot run it. May throw: that is "unavailable" too. */
   create(ctx: DriverContext): Promise<DriverBuild>;
+  /**
+   * What this mode needs of the host, for `faasd --check-system`. `required`: it is the
+   * default mode, so a missing need is a failure (else a warning).
+   */
+  hostChecks?(config: LoadedConfig, required: boolean): HostCheck[];
 }

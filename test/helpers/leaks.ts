@@ -101,10 +101,15 @@ export async function checkLeaks(before: Snapshot): Promise<string[]> {
     leaks.push(`a daemon (or a RegistryLock) on the registry ${registry} is still running in this worker (its lock is held)`);
     registries.add(registry);
   }
+  const registryOf = new Map<string, string>();
   if (registries.size > 0) {
     const { daemonId } = await import('../../src/execution/setup.js');
     // daemonId() reads only system.registry_path; a path is all a written config leaves here.
-    for (const r of registries) ids.add(daemonId({ system: { registry_path: r } } as Parameters<typeof daemonId>[0]));
+    for (const r of registries) {
+      const id = daemonId({ system: { registry_path: r } } as Parameters<typeof daemonId>[0]);
+      ids.add(id);
+      registryOf.set(`faasd-${id}`, r);
+    }
   }
   registries.clear();
 
@@ -130,7 +135,10 @@ export async function checkLeaks(before: Snapshot): Promise<string[]> {
     const name = rel.slice(at).join('/');
     byName.set(name, [...(byName.get(name) ?? []), rel.slice(0, at).join('/') || 'v2 root']);
   }
-  for (const [name, where] of byName) leaks.push(`cgroup ${name} is still there (${where.join(', ')})`);
+  for (const [name, where] of byName) {
+    const registry = registryOf.get(name.split('/')[0]!);
+    leaks.push(`cgroup ${name} is still there (${where.join(', ')})${registry ? `: the daemon of the registry ${registry}` : ''}`);
+  }
   const leakedPrefixes = new Set(leftCgroups.map(prefixOf));
   if (leakedPrefixes.size > 0) {
     const { CgroupManager } = await import('../../src/execution/drivers/process/cgroups.js');

@@ -4,6 +4,7 @@
 // then, without a restart.
 import Docker from 'dockerode';
 import type { DriverContext, DriverFactory } from '../../driver.js';
+import { containerHostChecks } from './checks.js';
 import { ContainerDriver, removeOrphans } from './container-driver.js';
 import { probeDocker } from './docker-util.js';
 
@@ -12,6 +13,7 @@ const ENGINE_RETRY_MAX_MS = 60_000;
 
 export const containerDriver: DriverFactory = {
   mode: 'container',
+  hostChecks: containerHostChecks,
   async create(ctx) {
     const sys = ctx.config.system;
     if (sys.disable_container) return { unavailable: 'disabled by configuration (FAAS_DISABLE_CONTAINER / system.disable_container)' };

@@ -3,12 +3,14 @@
 // nor without bubblewrap at `strict`.
 import type { DriverFactory } from '../../driver.js';
 import { CgroupManager } from './cgroups.js';
+import { processHostChecks } from './checks.js';
 import { CodeChecker } from './code-check.js';
 import { checkSandboxTools } from './launcher.js';
 import { ProcessDriver } from './process-driver.js';
 
 export const processDriver: DriverFactory = {
   mode: 'process',
+  hostChecks: processHostChecks,
   async create({ config, logger, daemonId, runRoot, runtimesDir, interpreters }) {
     const sys = config.system;
     const level = sys.process_isolation_level;
