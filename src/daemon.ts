@@ -12,6 +12,9 @@ import { Observability } from './observability/observability.js';
 import { CodeStore } from './deploy/code-store.js';
 import { Deployer } from './deploy/deployer.js';
 import { LocalDependencyInstaller } from './deploy/dependencies.js';
+import { AsyncJobs } from './jobs/async-jobs.js';
+import { Dispatcher, resolveAsync } from './jobs/dispatcher.js';
+import { SqliteJobStore } from './jobs/sqlite-job-store.js';
 import { RegistryLock } from './os/registry-lock.js';
 import { RegistryStore } from './registry/store.js';
 
@@ -99,7 +102,18 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     // functions registered meanwhile.
     closers.push(watchLateDrivers((mode) => functions.serveMode(mode)));
 
-    const app = await buildApp({ config, functions, logger, execution: manager, observability });
+    // Asynchronous invocations: durable in the registry's database, run through the same pools.
+    const jobStore = new SqliteJobStore(store.database);
+    const asyncSettings = (fn: string) => {
+      const rec = functions.find(fn);
+      return rec ? resolveAsync(rec.config.async, config.async) : null;
+    };
+    const dispatcher = new Dispatcher({ store: jobStore, execution: manager, settings: asyncSettings, defaults: config.async, logger });
+    const jobs = new AsyncJobs(jobStore, dispatcher, asyncSettings);
+    dispatcher.start();
+    closers.push(() => dispatcher.stop());
+
+    const app = await buildApp({ config, functions, logger, execution: manager, observability, jobs });
     let appClosing: Promise<void> | null = null;
     const closeApp = () => (appClosing ??= app.close());
     closers.push(closeApp);
@@ -113,8 +127,10 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     // Graceful: refuse new invocations, stop listening, let running calls finish within
     // shutdown_timeout, then kill what is left and close everything in reverse order.
     const shutdown = async () => {
+      // No new async job starts; the running ones finish within the same deadline as calls.
+      const jobsDone = dispatcher.stop();
       manager.drain();
-      const graceful = closeApp();
+      const graceful = Promise.all([closeApp(), jobsDone]).then(() => undefined);
       // Fastify closes the connections idle when close starts; keep-alive connections whose
       // call finishes later become idle afterwards and would hold close() open forever.
       const reaper = setInterval(() => app.server.closeIdleConnections(), 50);

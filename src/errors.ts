@@ -14,6 +14,9 @@ export type ErrorCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'DEPLOY_FAILED'
   | 'RATE_LIMITED'
+  | 'ASYNC_QUEUE_FULL'
+  | 'JOB_NOT_FOUND'
+  | 'JOB_CONFLICT'
   | 'FUNCTION_ERROR'
   | 'INSTANCE_CRASHED'
   | 'OUT_OF_MEMORY'
@@ -47,6 +50,9 @@ export const ERROR_INFO: Readonly<Record<ErrorCode, ErrorInfo>> = Object.freeze(
   UNSUPPORTED_MEDIA_TYPE: { status: 415, name: 'UnsupportedMediaType' },
   DEPLOY_FAILED: { status: 422, name: 'DeployFailed' },
   RATE_LIMITED: { status: 429, name: 'TooManyRequests' },
+  ASYNC_QUEUE_FULL: { status: 429, name: 'AsyncQueueFull' },
+  JOB_NOT_FOUND: { status: 404, name: 'InvocationNotFound' },
+  JOB_CONFLICT: { status: 409, name: 'InvocationConflict' },
   FUNCTION_ERROR: { status: 500, name: 'FunctionError' },
   INSTANCE_CRASHED: { status: 502, name: 'InstanceCrashed' },
   OUT_OF_MEMORY: { status: 502, name: 'OutOfMemory' },

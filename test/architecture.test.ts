@@ -17,6 +17,7 @@ const LAYERS: Array<[prefix: string, rank: number]> = [
   ['gateway/', 70],
   ['system/', 70],
   ['deploy/', 60],
+  ['jobs/', 58],
   ['observability/', 50],
   ['registry/', 40],
   ['execution/setup.ts', 49],

@@ -6,7 +6,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isSeq, isScalar, parseDocument, type Document, type Node } from 'yaml';
 import { FaasError } from '../errors.js';
 import { defaultConfig, entryFile, mergeConfig, normaliseRuntime, validateCode, validateHandler, type FunctionConfig } from '../model/function-model.js';
-import { configShapeProblem, problemError } from '../model/function-schema.js';
+import { configShapeProblem, parseDuration, problemError } from '../model/function-schema.js';
 import type { RuntimeName } from '../model/runtime.js';
 import { DEMO_KEYS, MODE_PATTERN, configFileSchema, defaultSystem, type ApiKeyConfig, type FaasConfig, type LogLevel, type SystemConfig } from './schema.js';
 
@@ -279,9 +279,29 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     container: { python: 1, node: 1, ...(pw.container ?? {}) },
   };
 
+  const ar = (raw.async ?? {}) as Record<string, unknown>;
+  const duration = (key: string, fallback: number): number => {
+    const v = ar[key];
+    if (v === undefined) return fallback;
+    const ms = parseDuration(v as string | number);
+    if (ms === null) fail(display, doc ? lineOf(doc, lc, ['async', key]) : null, `async.${key}`, v, 'a duration: seconds as a number, or "500ms", "1s", "5m", "2h", "7d"');
+    return ms;
+  };
+  const asyncDefaults = {
+    concurrency: (ar.concurrency as number | undefined) ?? 4,
+    max_queue: (ar.max_queue as number | undefined) ?? 100_000,
+    max_attempts: (ar.max_attempts as number | undefined) ?? 3,
+    initial_backoff: duration('initial_backoff', 1000),
+    max_backoff: duration('max_backoff', 300_000),
+    retry_on_error: (ar.retry_on_error as boolean | undefined) ?? false,
+    retention: duration('retention', 7 * 86_400_000),
+    max_running: (ar.max_running as number | undefined) ?? 32,
+  };
+
   const config: LoadedConfig = {
     system,
     prewarm,
+    async: asyncDefaults,
     api_keys: apiKeys,
     using_demo_keys: usingDemo,
     rate_limit: rateLimit,

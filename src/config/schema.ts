@@ -59,6 +59,21 @@ export interface SystemConfig {
 
 export type PrewarmCounts = { python: number; node: number };
 
+export interface AsyncDefaults {
+  concurrency: number;
+  max_queue: number;
+  max_attempts: number;
+  /** ms */
+  initial_backoff: number;
+  /** ms */
+  max_backoff: number;
+  retry_on_error: boolean;
+  /** ms a finished job is kept before it is pruned. */
+  retention: number;
+  /** Jobs of all functions running at once: the share of the pools async work may take. */
+  max_running: number;
+}
+
 export interface DeclaredFunction {
   runtime?: string;
   handler?: string;
@@ -75,6 +90,8 @@ export interface FaasConfig {
   rate_limit: { default: RateLimitSpec; trusted_proxies: string[]; auth_failures_per_minute: number };
   /** Generic instances kept started per mode and runtime (0 = off). */
   prewarm: { process: PrewarmCounts; container: PrewarmCounts };
+  /** Asynchronous invocations: the defaults of every function's `async` settings, and the queue's own. */
+  async: AsyncDefaults;
   functions: Record<string, DeclaredFunction>;
   /** Absolute path of the file loaded, or null on built-in defaults. */
   source_file: string | null;
@@ -190,6 +207,20 @@ export const configFileSchema = {
         default: rateLimitSchema,
         trusted_proxies: { type: 'array', items: { type: 'string', minLength: 1 } },
         auth_failures_per_minute: { type: 'integer', minimum: 1 },
+      },
+    },
+    async: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        concurrency: { type: 'integer', minimum: 1, maximum: 1000 },
+        max_queue: { type: 'integer', minimum: 1, maximum: 10_000_000 },
+        max_attempts: { type: 'integer', minimum: 1, maximum: 100 },
+        initial_backoff: { type: ['string', 'number'] },
+        max_backoff: { type: ['string', 'number'] },
+        retry_on_error: { type: 'boolean' },
+        retention: { type: ['string', 'number'] },
+        max_running: { type: 'integer', minimum: 1, maximum: 100_000 },
       },
     },
     prewarm: {

@@ -5,6 +5,7 @@ import { KeyRing, registerAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
 import { registerErrorHandling } from './error-handler.js';
 import { registerAuthLockout, registerRateLimit } from './rate-limit.js';
+import { asyncRoutes } from './routes/async.js';
 import { functionRoutes } from './routes/functions.js';
 import { healthRoutes } from './routes/health.js';
 import { instanceRoutes } from './routes/instances.js';
@@ -50,7 +51,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   // Callback-style hooks: they run on every request, and an async hook costs a promise each.
   app.addHook('onSend', (req, reply, payload, done) => {
-    reply.header('x-faas-request-id', req.id);
+    // An async enqueue answers with the job's id instead.
+    if (!reply.hasHeader('x-faas-request-id')) reply.header('x-faas-request-id', req.id);
     done(null, payload);
   });
   app.addHook('onResponse', (req, reply, done) => {
@@ -65,6 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => healthRoutes(scope, deps));
   await app.register(async (scope) => functionRoutes(scope, deps));
   await app.register(async (scope) => invokeRoutes(scope, deps));
+  await app.register(async (scope) => asyncRoutes(scope, deps));
   await app.register(async (scope) => instanceRoutes(scope, deps));
   await app.register(async (scope) => observabilityRoutes(scope, deps));
   return app;

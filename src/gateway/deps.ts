@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import type { Deployer } from '../deploy/deployer.js';
 import type { ExecutionApi } from '../execution/api.js';
+import type { AsyncJobs } from '../jobs/async-jobs.js';
 import type { Observability } from '../observability/observability.js';
 
 export interface AppDeps {
@@ -10,6 +11,8 @@ export interface AppDeps {
   functions: Deployer;
   logger: Logger;
   execution: ExecutionApi;
+  /** Asynchronous invocations (/async, /invocations). */
+  jobs: AsyncJobs;
   observability: Observability;
   /** Called for each request refused by a key's rate limit (default: observability's counter). */
   onRateLimited?: (keyName: string) => void;

@@ -22,6 +22,32 @@ export interface FunctionConfig {
   network: 'none' | 'bridge';
   /** Most in-flight invocations of this function; 0 = bounded only by max_instances. */
   max_concurrency: number;
+  /** Asynchronous invocations of this function; unset keys take the `async:` defaults of faas_config.yaml. */
+  async?: AsyncSettings;
+}
+
+export interface AsyncSettings {
+  /** Jobs of this function running at once. */
+  concurrency?: number;
+  /** Queued jobs at most; an enqueue beyond is 429. */
+  max_queue?: number;
+  /** Runs at most (the first and its retries). */
+  max_attempts?: number;
+  /** Wait before the first retry (a duration: 1.5, "500ms", "1s", "5m"); doubles up to max_backoff. */
+  initial_backoff?: number | string;
+  max_backoff?: number | string;
+  /** Retry a function error (500) too, not only a crash, an overload or a timeout. */
+  retry_on_error?: boolean;
+}
+
+const DURATION_RE = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)$/;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration in ms: a number of seconds, or "500ms", "1s", "5m", "2h", "7d". */
+export function parseDuration(value: number | string): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : null;
+  const m = DURATION_RE.exec(value.trim());
+  return m ? Math.round(Number(m[1]) * DURATION_UNITS[m[2]!]!) : null;
 }
 
 const MEMORY_RE = /^([0-9]+(?:\.[0-9]+)?)\s*(Ki|Mi|Gi|K|M|G|k)?$/;
@@ -47,6 +73,24 @@ const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true, ver
 const within = (v: number | null, min: number, max: number) => v !== null && v >= min && v <= max;
 ajv.addFormat('memory-size', { type: 'string', validate: (s) => within(parseMemory(s), 16 * 1024 ** 2, 64 * 1024 ** 3) });
 ajv.addFormat('cpu-cores', { type: 'string', validate: (s) => within(parseCpu(s), 0.01, 64) });
+ajv.addFormat('duration', { type: 'string', validate: (s) => parseDuration(s) !== null });
+
+const DURATION = { type: ['string', 'number'], format: 'duration', minimum: 0, expected: 'a duration: seconds as a number, or "500ms", "1s", "5m", "2h", "7d"' } as const;
+
+/** The async settings of one function, or the system-wide defaults (faas_config.yaml `async:`). */
+export const asyncSettingsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  expected: 'an object of async settings',
+  properties: {
+    concurrency: { type: 'integer', minimum: 1, maximum: 1000, expected: 'an integer from 1 to 1000' },
+    max_queue: { type: 'integer', minimum: 1, maximum: 10_000_000, expected: 'an integer from 1 to 10000000' },
+    max_attempts: { type: 'integer', minimum: 1, maximum: 100, expected: 'an integer from 1 to 100' },
+    initial_backoff: DURATION,
+    max_backoff: DURATION,
+    retry_on_error: { type: 'boolean', expected: 'true or false' },
+  },
+} as const;
 
 /** Every key optional: a create is merged over the defaults, an update over the current config. */
 export const functionConfigSchema = {
@@ -78,6 +122,7 @@ export const functionConfigSchema = {
     max_instances: { type: 'integer', minimum: 1, maximum: 1000, expected: 'an integer from 1 to 1000' },
     network: { enum: ['none', 'bridge'], expected: '"none" or "bridge" (container mode)' },
     max_concurrency: { type: 'integer', minimum: 0, maximum: 100_000, expected: 'an integer from 0 (bounded only by max_instances) to 100000' },
+    async: asyncSettingsSchema,
   },
 } as const;
 

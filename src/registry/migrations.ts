@@ -15,6 +15,29 @@ const MIGRATIONS: readonly string[] = [
      created_at TEXT NOT NULL,
      updated_at TEXT NOT NULL
    ) STRICT`,
+  // 2: asynchronous invocations (jobs/): one row per job, its request, its state and result
+  `CREATE TABLE jobs (
+     id               TEXT PRIMARY KEY,
+     function         TEXT NOT NULL,
+     status           TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+     request          TEXT NOT NULL,
+     body             BLOB NOT NULL,
+     idempotency_key  TEXT,
+     trigger          TEXT NOT NULL,
+     attempts         INTEGER NOT NULL DEFAULT 0,
+     max_attempts     INTEGER NOT NULL,
+     next_run_at      INTEGER NOT NULL,
+     created_at       INTEGER NOT NULL,
+     started_at       INTEGER,
+     finished_at      INTEGER,
+     result           TEXT,
+     result_body      BLOB,
+     error            TEXT,
+     callback_url     TEXT
+   ) STRICT;
+   CREATE INDEX jobs_queue ON jobs (status, function, next_run_at, created_at);
+   CREATE UNIQUE INDEX jobs_idempotency ON jobs (function, idempotency_key) WHERE idempotency_key IS NOT NULL;
+   CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

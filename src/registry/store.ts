@@ -93,6 +93,11 @@ export class RegistryStore {
     };
   }
 
+  /** The connection, for other durable state that lives in the registry (the job queue). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   get(name: string): FunctionRecord | null {
     const row = this.stmts.get.get(name);
     return row ? toRecord(row) : null;

@@ -3,13 +3,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FaasError } from '../../errors.js';
 import type { InvokeOutcome } from '../../execution/api.js';
 import type { AppDeps } from '../deps.js';
+import { EMPTY_BODY, forwardedHeaders } from './forwarded.js';
 
-// Never forwarded to a function: the caller's credentials, and hop-by-hop headers.
-const DROP_REQUEST = new Set(['authorization', 'proxy-authorization', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
 // Never taken from a function's answer: framing is the gateway's job, and x-faas-* are ours.
 const DROP_RESPONSE = /^(content-length|transfer-encoding|connection|keep-alive|upgrade|trailer|x-faas-.*)$/i;
-
-const EMPTY = Buffer.alloc(0);
 
 interface InvokeParams {
   name: string;
@@ -25,11 +22,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
   const handler = async (req: FastifyRequest<{ Params: InvokeParams }>, reply: FastifyReply) => {
     const t0 = performance.now();
     const params = req.params;
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || DROP_REQUEST.has(k)) continue;
-      headers[k] = Array.isArray(v) ? v.join(', ') : v;
-    }
+    const headers = forwardedHeaders(req);
     const qIndex = req.url.indexOf('?');
     // A client that goes away takes its call out of the queue (a running call finishes).
     const gone = new AbortController();
@@ -46,7 +39,7 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
           path: `/${params['*'] ?? ''}`,
           query: (req.query ?? {}) as Record<string, string | string[]>,
           headers,
-          body: Buffer.isBuffer(req.body) ? req.body : EMPTY,
+          body: Buffer.isBuffer(req.body) ? req.body : EMPTY_BODY,
         },
         gone.signal,
       );

@@ -1,0 +1,17 @@
+// What of an HTTP request reaches a function, for /invoke and /async alike.
+import type { FastifyRequest } from 'fastify';
+
+// Never forwarded to a function: the caller's credentials, and hop-by-hop headers.
+const DROP_REQUEST = new Set(['authorization', 'proxy-authorization', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
+
+export const EMPTY_BODY = Buffer.alloc(0);
+
+/** Request headers a function sees (one string each; repeated ones joined as HTTP does). */
+export function forwardedHeaders(req: FastifyRequest): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined || DROP_REQUEST.has(k)) continue;
+    headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return headers;
+}

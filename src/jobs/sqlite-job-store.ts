@@ -1,0 +1,187 @@
+// The job queue on the registry's SQLite database (WAL, synchronous=NORMAL: a committed job
+// survives a crash of the daemon). Each method is one statement or one transaction.
+import type Database from 'better-sqlite3';
+import { type Job, type JobError, type JobListQuery, type JobResult, type JobStatus, type JobStore, type NewJob, newJobId, type QueueStats } from './job-store.js';
+
+interface Row {
+  id: string;
+  function: string;
+  status: string;
+  request: string;
+  body: Buffer;
+  idempotency_key: string | null;
+  trigger: string;
+  attempts: number;
+  max_attempts: number;
+  next_run_at: number;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  result: string | null;
+  result_body: Buffer | null;
+  error: string | null;
+  callback_url: string | null;
+}
+
+function toJob(r: Row): Job {
+  const result = r.result ? (JSON.parse(r.result) as { status: number; headers: Record<string, string>; truncated: boolean }) : null;
+  return {
+    id: r.id,
+    function: r.function,
+    status: r.status as JobStatus,
+    trigger: r.trigger as Job['trigger'],
+    request: JSON.parse(r.request) as Job['request'],
+    body: r.body,
+    idempotencyKey: r.idempotency_key,
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    nextRunAt: r.next_run_at,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    result: result ? { ...result, body: r.result_body ?? Buffer.alloc(0) } : null,
+    error: r.error ? (JSON.parse(r.error) as JobError) : null,
+    callbackUrl: r.callback_url,
+  };
+}
+
+/** Cursor: the last row's (created_at, id), opaque to callers. */
+function encodeCursor(j: Job): string {
+  return Buffer.from(`${j.createdAt}:${j.id}`).toString('base64url');
+}
+
+function decodeCursor(c: string): { createdAt: number; id: string } | null {
+  const m = /^(\d+):([A-Za-z0-9_-]+)$/.exec(Buffer.from(c, 'base64url').toString('utf8'));
+  return m ? { createdAt: Number(m[1]), id: m[2]! } : null;
+}
+
+export class SqliteJobStore implements JobStore {
+  private readonly s;
+
+  constructor(private readonly db: Database.Database) {
+    this.s = {
+      insert: db.prepare(
+        `INSERT INTO jobs (id, function, status, request, body, idempotency_key, trigger, attempts, max_attempts, next_run_at, created_at, callback_url)
+         VALUES (@id, @function, 'queued', @request, @body, @idempotency_key, @trigger, 0, @max_attempts, @now, @now, @callback_url)`,
+      ),
+      byKey: db.prepare<[string, string], Row>('SELECT * FROM jobs WHERE function = ? AND idempotency_key = ?'),
+      queued: db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM jobs WHERE function = ? AND status = 'queued'`),
+      get: db.prepare<[string], Row>('SELECT * FROM jobs WHERE id = ?'),
+      due: db.prepare<[number], { function: string }>(`SELECT function FROM jobs WHERE status = 'queued' AND next_run_at <= ? GROUP BY function ORDER BY min(next_run_at), min(created_at)`),
+      next: db.prepare<[string, number], Row>(`SELECT * FROM jobs WHERE status = 'queued' AND function = ? AND next_run_at <= ? ORDER BY next_run_at, created_at, id LIMIT 1`),
+      start: db.prepare<[number, string]>(`UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ? AND status = 'queued'`),
+      finish: db.prepare(`UPDATE jobs SET status = @status, finished_at = @now, result = @result, result_body = @result_body, error = @error WHERE id = @id AND status = 'running'`),
+      requeue: db.prepare<[number, string, string]>(`UPDATE jobs SET status = 'queued', next_run_at = ?, error = ? WHERE id = ? AND status = 'running'`),
+      cancel: db.prepare<[number, string]>(`UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'queued'`),
+      retry: db.prepare<[number, string]>(
+        `UPDATE jobs SET status = 'queued', attempts = 0, next_run_at = ?, finished_at = NULL, started_at = NULL, result = NULL, result_body = NULL WHERE id = ? AND status = 'failed'`,
+      ),
+      recover: db.prepare<[]>(`UPDATE jobs SET status = 'queued' WHERE status = 'running'`),
+      prune: db.prepare<[number]>(`DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?`),
+      stats: db.prepare<[], { function: string; queued: number; running: number; oldest: number | null }>(
+        `SELECT function, sum(status = 'queued') AS queued, sum(status = 'running') AS running,
+                min(CASE WHEN status = 'queued' THEN created_at END) AS oldest
+         FROM jobs WHERE status IN ('queued', 'running') GROUP BY function`,
+      ),
+      cancelFunction: db.prepare<[number, string]>(`UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE function = ? AND status = 'queued'`),
+    };
+  }
+
+  enqueue(job: NewJob, now: number, maxQueue: number): { job: Job; created: boolean } | null {
+    return this.db.transaction(() => {
+      if (job.idempotencyKey) {
+        const seen = this.s.byKey.get(job.function, job.idempotencyKey);
+        if (seen) return { job: toJob(seen), created: false };
+      }
+      if (this.s.queued.get(job.function)!.n >= maxQueue) return null;
+      const id = newJobId();
+      this.s.insert.run({
+        id,
+        function: job.function,
+        request: JSON.stringify(job.request),
+        body: job.body,
+        idempotency_key: job.idempotencyKey,
+        trigger: job.trigger,
+        max_attempts: job.maxAttempts,
+        now,
+        callback_url: job.callbackUrl,
+      });
+      return { job: toJob(this.s.get.get(id)!), created: true };
+    })();
+  }
+
+  get(id: string): Job | null {
+    const r = this.s.get.get(id);
+    return r ? toJob(r) : null;
+  }
+
+  list(q: JobListQuery): { jobs: Job[]; nextCursor: string | null } {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    const add = (clause: string, ...values: (string | number)[]) => {
+      where.push(clause);
+      args.push(...values);
+    };
+    if (q.function) add('function = ?', q.function);
+    if (q.status) add('status = ?', q.status);
+    const after = q.cursor ? decodeCursor(q.cursor) : null;
+    // Newest first; the cursor continues after the last row of the previous page.
+    if (after) add('(created_at < ? OR (created_at = ? AND id < ?))', after.createdAt, after.createdAt, after.id);
+    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    const rows = this.db.prepare<(string | number)[], Row>(sql).all(...args, q.limit + 1);
+    const jobs = rows.slice(0, q.limit).map(toJob);
+    return { jobs, nextCursor: rows.length > q.limit ? encodeCursor(jobs[jobs.length - 1]!) : null };
+  }
+
+  dueFunctions(now: number): string[] {
+    return this.s.due.all(now).map((r) => r.function);
+  }
+
+  claim(fn: string, now: number): Job | null {
+    return this.db.transaction(() => {
+      const r = this.s.next.get(fn, now);
+      if (!r || this.s.start.run(now, r.id).changes !== 1) return null;
+      return toJob(this.s.get.get(r.id)!);
+    })();
+  }
+
+  finish(id: string, status: 'succeeded' | 'failed', now: number, outcome: { result?: JobResult; error?: JobError }): void {
+    const r = outcome.result;
+    this.s.finish.run({
+      id,
+      status,
+      now,
+      result: r ? JSON.stringify({ status: r.status, headers: r.headers, truncated: r.truncated }) : null,
+      result_body: r ? r.body : null,
+      error: outcome.error ? JSON.stringify(outcome.error) : null,
+    });
+  }
+
+  requeue(id: string, at: number, error: JobError): void {
+    this.s.requeue.run(at, JSON.stringify(error), id);
+  }
+
+  cancel(id: string, now: number): boolean {
+    return this.s.cancel.run(now, id).changes === 1;
+  }
+
+  retry(id: string, now: number): boolean {
+    return this.s.retry.run(now, id).changes === 1;
+  }
+
+  recover(): number {
+    return this.s.recover.run().changes;
+  }
+
+  prune(before: number): number {
+    return this.s.prune.run(before).changes;
+  }
+
+  stats(): QueueStats[] {
+    return this.s.stats.all().map((r) => ({ function: r.function, queued: r.queued, running: r.running, oldestQueuedAt: r.oldest }));
+  }
+
+  cancelFunction(fn: string, now: number): number {
+    return this.s.cancelFunction.run(now, fn).changes;
+  }
+}
