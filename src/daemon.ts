@@ -108,7 +108,15 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       const rec = functions.find(fn);
       return rec ? resolveAsync(rec.config.async, config.async) : null;
     };
-    const dispatcher = new Dispatcher({ store: jobStore, execution: manager, settings: asyncSettings, defaults: config.async, logger });
+    const dispatcher = new Dispatcher({
+      store: jobStore,
+      execution: manager,
+      settings: asyncSettings,
+      defaults: config.async,
+      logger,
+      onFinished: (job, status) => observability!.metrics.asyncJobEnded(job.function, status, job.attempts),
+    });
+    observability.metrics.watchAsyncQueue(() => jobStore.stats());
     const jobs = new AsyncJobs(jobStore, dispatcher, asyncSettings);
     dispatcher.start();
     closers.push(() => dispatcher.stop());

@@ -193,3 +193,25 @@ describe.skipIf(!isRoot)('async durability', () => {
     expect(await stopped).toBe(0);
   }, 60_000);
 });
+
+describe.skipIf(!isRoot)('async queue observability', () => {
+  it('/metrics and /stats show the queue depth, the oldest job age, and jobs by final status and attempts', async () => {
+    const d = await startTestDaemon({ config: FAST });
+    await deploy(d, 'backlog', 'import time\ndef handle(r):\n    time.sleep(r.get_json().get("sleep", 0))\n    return 1', { config: { async: { concurrency: 1 } } });
+    const first = (await enqueue(d, 'backlog', { sleep: 1 })).json().id;
+    await vi.waitFor(async () => expect((await job(d, first)).status).toBe('running'), { timeout: 10_000 });
+    const rest = [];
+    for (let i = 0; i < 3; i++) rest.push((await enqueue(d, 'backlog')).json().id);
+    const metrics = (await d.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/faasd_async_queue_depth\{function="backlog"\} 3/);
+    expect(metrics).toMatch(/faasd_async_running\{function="backlog"\} 1/);
+    expect(metrics).toMatch(/faasd_async_oldest_job_age_seconds\{function="backlog"\} [0-9.]+/);
+    const stats = (await d.app.inject({ method: 'GET', url: '/stats', headers: DEMO })).json();
+    expect(stats.async).toMatchObject({ queued: 3, running: 1, functions: [{ function: 'backlog', queued: 3, running: 1 }] });
+    for (const id of [first, ...rest]) await settled(d, id);
+    const after = (await d.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(after).toMatch(/faasd_async_jobs_total\{function="backlog",status="succeeded"\} 4/);
+    expect(after).toMatch(/faasd_async_attempts_total\{function="backlog"\} 4/);
+    expect(after).not.toMatch(/faasd_async_queue_depth\{function="backlog"\}/);
+  });
+});

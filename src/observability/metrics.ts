@@ -25,6 +25,15 @@ const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_r
 
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
+/** The async queue as metrics see it (jobs/ reports it; structural, so no import upward). */
+export interface AsyncQueueSample {
+  function: string;
+  queued: number;
+  running: number;
+  /** ms since the epoch of the oldest queued job. */
+  oldestQueuedAt: number | null;
+}
+
 export class Metrics {
   readonly registry = new client.Registry();
   private readonly invocations: FastCounter;
@@ -35,6 +44,10 @@ export class Metrics {
   private readonly ofInvocations: FastCounter;
   private readonly ofSeconds: FastHistogram;
   private readonly series = new Map<string, InvocationSeries>();
+
+  private readonly asyncJobs: FastCounter;
+  private readonly asyncAttempts: FastCounter;
+  private asyncQueue: () => readonly AsyncQueueSample[] = () => [];
 
   constructor(source: MetricsSource) {
     const registers = [this.registry];
@@ -93,6 +106,21 @@ export class Metrics {
     new CollectedMetric('faasd_instance_memory_bytes', 'Memory used by an instance (cgroup), by function, mode and instance id', 'gauge', async () =>
       (await usage()).map((u) => ({ labels: u.labels, value: u.usage.memoryBytes })),
     ).registerIn(this.registry);
+
+    // The async queue: read from the job store at scrape time; finished jobs counted as they end.
+    this.asyncJobs = new FastCounter('faasd_async_jobs_total', 'Asynchronous invocations ended, by function and final status (succeeded, failed)', ['function', 'status']).registerIn(this.registry);
+    this.asyncAttempts = new FastCounter('faasd_async_attempts_total', 'Runs of ended asynchronous invocations (first runs and retries), by function', ['function']).registerIn(this.registry);
+    const queueGauge = (name: string, help: string, value: (q: AsyncQueueSample, now: number) => number | null) =>
+      new CollectedMetric(name, help, 'gauge', async () => {
+        const now = Date.now();
+        return this.asyncQueue().flatMap((q) => {
+          const v = value(q, now);
+          return v === null ? [] : [{ labels: { function: q.function }, value: v }];
+        });
+      }).registerIn(this.registry);
+    queueGauge('faasd_async_queue_depth', 'Asynchronous invocations queued, by function', (q) => q.queued);
+    queueGauge('faasd_async_running', 'Asynchronous invocations running, by function', (q) => q.running);
+    queueGauge('faasd_async_oldest_job_age_seconds', 'Age of the oldest queued asynchronous invocation, by function', (q, now) => (q.oldestQueuedAt === null ? null : (now - q.oldestQueuedAt) / 1000));
 
     // OpenFaaS gateway compatibility: the names exactly as the OpenFaaS gateway spells them,
     // so its dashboards and alerts work unchanged. promtool warns that gateway_service_count,
@@ -156,8 +184,19 @@ export class Metrics {
   forget(fn: string): void {
     const prefix = `${fn}\0`;
     for (const k of this.series.keys()) if (k.startsWith(prefix)) this.series.delete(k);
-    for (const m of [this.invocations, this.duration, this.coldStarts, this.queueWait]) m.remove('function', fn);
+    for (const m of [this.invocations, this.duration, this.coldStarts, this.queueWait, this.asyncJobs, this.asyncAttempts]) m.remove('function', fn);
     for (const m of [this.ofInvocations, this.ofSeconds]) m.remove('function_name', fn);
+  }
+
+  /** Where the async queue's state is read at scrape time. */
+  watchAsyncQueue(read: () => readonly AsyncQueueSample[]): void {
+    this.asyncQueue = read;
+  }
+
+  asyncJobEnded(fn: string, status: 'succeeded' | 'failed', attempts: number): void {
+    this.asyncJobs.handle({ function: fn, status }).inc();
+    const a = this.asyncAttempts.handle({ function: fn });
+    for (let i = 0; i < attempts; i++) a.inc();
   }
 
   rateLimitedBy(key: string): void {

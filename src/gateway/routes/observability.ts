@@ -29,6 +29,7 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
       instances: { total: states.length, by_state: byState },
       invocations: { total: t.invocations, errors: t.errors, cold_starts: t.coldStarts, prewarmed_starts: t.prewarmedStarts },
       rate_limited: obs.stats.rateLimited,
+      async: asyncQueue(deps.jobs.stats()),
       latency_ms: t.latency.percentiles(PCT),
     };
   });
@@ -51,6 +52,7 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
       latency_ms: c ? c.latency.percentiles(PCT) : { p50: null, p95: null, p99: null },
       cold_start_ms: c ? c.coldStartLatency.percentiles([50, 95]) : { p50: null, p95: null },
       queue_depth: deps.execution.queueDepths().find((q) => q.function === fn.name)?.depth ?? 0,
+      async: asyncQueue(deps.jobs.stats().filter((s) => s.function === fn.name)),
       instances: usage.map((u) => ({
         id: u.instance,
         state: states.get(u.instance)?.state ?? 'unknown',
@@ -88,4 +90,17 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
       return { function: fn.name, count: lines.length, lines };
     },
   );
+}
+
+/** The async queue for /stats: totals and, per function with work, queued / running / oldest age. */
+function asyncQueue(stats: readonly { function: string; queued: number; running: number; oldestQueuedAt: number | null }[]) {
+  const now = Date.now();
+  const age = (at: number | null) => (at === null ? null : Math.round((now - at) / 100) / 10);
+  const oldest = stats.reduce<number | null>((o, s) => (s.oldestQueuedAt !== null && (o === null || s.oldestQueuedAt < o) ? s.oldestQueuedAt : o), null);
+  return {
+    queued: stats.reduce((n, s) => n + s.queued, 0),
+    running: stats.reduce((n, s) => n + s.running, 0),
+    oldest_job_age_seconds: age(oldest),
+    functions: stats.map((s) => ({ function: s.function, queued: s.queued, running: s.running, oldest_job_age_seconds: age(s.oldestQueuedAt) })),
+  };
 }
