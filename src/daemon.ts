@@ -13,6 +13,7 @@ import { CodeStore } from './deploy/code-store.js';
 import { Deployer } from './deploy/deployer.js';
 import { LocalDependencyInstaller } from './deploy/dependencies.js';
 import { AsyncJobs } from './jobs/async-jobs.js';
+import { CallbackPolicy, CallbackSender } from './jobs/callbacks.js';
 import { Dispatcher, resolveAsync } from './jobs/dispatcher.js';
 import { SqliteJobStore } from './jobs/sqlite-job-store.js';
 import { RegistryLock } from './os/registry-lock.js';
@@ -108,7 +109,11 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       const rec = functions.find(fn);
       return rec ? resolveAsync(rec.config.async, config.async) : null;
     };
+    // Result callbacks (X-Callback-Url): delivered from the job's row, pending ones resumed at boot.
+    const callbackPolicy = new CallbackPolicy(config.async.callback_allowed_hosts);
+    const callbacks = new CallbackSender({ store: jobStore, policy: callbackPolicy, defaults: config.async, logger });
     const dispatcher = new Dispatcher({
+      callbacks,
       store: jobStore,
       execution: manager,
       settings: asyncSettings,
@@ -117,9 +122,11 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       onFinished: (job, status) => observability!.metrics.asyncJobEnded(job.function, status, job.attempts),
     });
     observability.metrics.watchAsyncQueue(() => jobStore.stats());
-    const jobs = new AsyncJobs(jobStore, dispatcher, asyncSettings);
+    const jobs = new AsyncJobs(jobStore, dispatcher, asyncSettings, callbackPolicy);
     dispatcher.start();
     closers.push(() => dispatcher.stop());
+    callbacks.start();
+    closers.push(() => callbacks.stop());
 
     const app = await buildApp({ config, functions, logger, execution: manager, observability, jobs });
     let appClosing: Promise<void> | null = null;
@@ -136,9 +143,11 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     // shutdown_timeout, then kill what is left and close everything in reverse order.
     const shutdown = async () => {
       // No new async job starts; the running ones finish within the same deadline as calls.
+      // Callbacks first: those of jobs that end from here on stay pending for the next boot.
+      const callbacksDone = callbacks.stop();
       const jobsDone = dispatcher.stop();
       manager.drain();
-      const graceful = Promise.all([closeApp(), jobsDone]).then(() => undefined);
+      const graceful = Promise.all([closeApp(), jobsDone, callbacksDone]).then(() => undefined);
       // Fastify closes the connections idle when close starts; keep-alive connections whose
       // call finishes later become idle afterwards and would hold close() open forever.
       const reaper = setInterval(() => app.server.closeIdleConnections(), 50);

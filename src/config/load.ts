@@ -1,6 +1,7 @@
 // Loads faas_config.yaml once at boot: YAML -> schema check (with line numbers) -> defaults
 // -> FAAS_* environment overrides -> command-line flags -> frozen FaasConfig.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isSeq, isScalar, parseDocument, type Document, type Node } from 'yaml';
@@ -119,6 +120,29 @@ function parseBool(name: string, v: string): boolean {
 export function normaliseLogLevel(v: string): LogLevel {
   const l = v.toLowerCase();
   return l === 'warning' ? 'warn' : (l as LogLevel);
+}
+
+const HOST_LABEL = '[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?';
+const HOST_NAME_RE = new RegExp(`^(?=.{1,253}$)${HOST_LABEL}(?:\\.${HOST_LABEL})*$`);
+
+/**
+ * An async.callback_allowed_hosts entry as the callback policy reads it: a host name, an IP
+ * address or a CIDR, lower-case, IPv6 without brackets; null when it is none of these. A name
+ * ending in a number is refused: URLs read it as an IPv4 address ("10.1" is 10.0.0.1).
+ */
+function normaliseHostRule(entry: string): string | null {
+  const s = entry.trim().toLowerCase();
+  const slash = s.indexOf('/');
+  const addr = (slash < 0 ? s : s.slice(0, slash)).replace(/^\[(.*)\]$/, '$1');
+  const family = net.isIP(addr);
+  if (slash >= 0) {
+    const bits = s.slice(slash + 1);
+    if (!family || !/^[0-9]{1,3}$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128)) return null;
+    return `${addr}/${Number(bits)}`;
+  }
+  if (family) return addr;
+  const name = s.replace(/\.$/, '');
+  return HOST_NAME_RE.test(name) && !/(^|\.)[0-9]+$/.test(name) ? name : null;
 }
 
 function readDeclaredCode(name: string, decl: Record<string, unknown>, runtime: RuntimeName, baseDir: string, where: (k: string) => never): string {
@@ -296,6 +320,23 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     retry_on_error: (ar.retry_on_error as boolean | undefined) ?? false,
     retention: duration('retention', 7 * 86_400_000),
     max_running: (ar.max_running as number | undefined) ?? 32,
+    callback_allowed_hosts: ((ar.callback_allowed_hosts as string[] | undefined) ?? []).map((entry, i) => {
+      const rule = normaliseHostRule(entry);
+      if (rule === null) {
+        fail(
+          display,
+          doc ? lineOf(doc, lc, ['async', 'callback_allowed_hosts', i]) : null,
+          `async.callback_allowed_hosts[${i}]`,
+          entry,
+          'a host name, an IP address or a CIDR such as 10.0.0.0/8 or fd00::/8',
+        );
+      }
+      return rule;
+    }),
+    callback_max_attempts: (ar.callback_max_attempts as number | undefined) ?? 10,
+    callback_initial_backoff: duration('callback_initial_backoff', 1000),
+    callback_max_backoff: duration('callback_max_backoff', 300_000),
+    callback_timeout: duration('callback_timeout', 10_000),
   };
 
   const config: LoadedConfig = {

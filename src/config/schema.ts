@@ -72,6 +72,20 @@ export interface AsyncDefaults {
   retention: number;
   /** Jobs of all functions running at once: the share of the pools async work may take. */
   max_running: number;
+  /**
+   * Hosts (exact names), IP addresses and CIDRs that X-Callback-Url may target even though they
+   * are loopback, link-local or private (closed by default: a callback is a request the caller
+   * makes faasd send). Lower-case, IPv6 without brackets.
+   */
+  callback_allowed_hosts: readonly string[];
+  /** Deliveries of one job's callback before it is given up (failed). */
+  callback_max_attempts: number;
+  /** ms: the wait after the first failed delivery, doubling after each. */
+  callback_initial_backoff: number;
+  /** ms: the longest wait between deliveries. */
+  callback_max_backoff: number;
+  /** ms one delivery may take, connect to the end of the answer. */
+  callback_timeout: number;
 }
 
 export interface DeclaredFunction {
@@ -221,6 +235,11 @@ export const configFileSchema = {
         retry_on_error: { type: 'boolean' },
         retention: { type: ['string', 'number'] },
         max_running: { type: 'integer', minimum: 1, maximum: 100_000 },
+        callback_allowed_hosts: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 260 } },
+        callback_max_attempts: { type: 'integer', minimum: 1, maximum: 100 },
+        callback_initial_backoff: { type: ['string', 'number'] },
+        callback_max_backoff: { type: ['string', 'number'] },
+        callback_timeout: { type: ['string', 'number'] },
       },
     },
     prewarm: {

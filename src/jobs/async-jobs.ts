@@ -1,6 +1,7 @@
 // Asynchronous invocations as the gateway sees them: enqueue (committed before the 202),
 // read, list, cancel, re-queue. The dispatcher runs them.
-import { FaasError } from '../errors.js';
+import { FaasError, badRequest } from '../errors.js';
+import type { CallbackPolicy } from './callbacks.js';
 import type { Dispatcher, ResolvedAsync } from './dispatcher.js';
 import type { Job, JobListQuery, JobRequest, JobStore, JobTrigger, QueueStats } from './job-store.js';
 
@@ -10,13 +11,23 @@ export class AsyncJobs {
     private readonly dispatcher: Dispatcher,
     /** A function's async settings; null when it does not exist. */
     private readonly settings: (fn: string) => ResolvedAsync | null,
+    /** Which X-Callback-Url values are accepted; without it, none. */
+    private readonly callbacks?: CallbackPolicy,
   ) {}
 
-  /** Commits the job (or finds the one an earlier request with the same idempotency key made). */
-  enqueue(fn: string, request: JobRequest, body: Buffer, opts: { idempotencyKey: string | null; trigger: JobTrigger }): { job: Job; created: boolean } {
+  /**
+   * Commits the job (or finds the one an earlier request with the same idempotency key made).
+   * `callbackUrl`: where the result is POSTed when the job ends (checked here: 400 if refused).
+   */
+  enqueue(fn: string, request: JobRequest, body: Buffer, opts: { idempotencyKey: string | null; trigger: JobTrigger; callbackUrl?: string | null }): { job: Job; created: boolean } {
     const s = this.settings(fn);
     if (!s) throw new FaasError('FUNCTION_NOT_FOUND', `function "${fn}" does not exist`, { details: { function: fn } });
-    const out = this.store.enqueue({ function: fn, trigger: opts.trigger, request, body, idempotencyKey: opts.idempotencyKey, maxAttempts: s.maxAttempts, callbackUrl: null }, Date.now(), s.maxQueue);
+    let callbackUrl: string | null = null;
+    if (opts.callbackUrl !== undefined && opts.callbackUrl !== null) {
+      if (!this.callbacks) throw badRequest('X-Callback-Url', 'result callbacks (X-Callback-Url) are not available here; poll the status_url instead');
+      callbackUrl = this.callbacks.check(opts.callbackUrl);
+    }
+    const out = this.store.enqueue({ function: fn, trigger: opts.trigger, request, body, idempotencyKey: opts.idempotencyKey, maxAttempts: s.maxAttempts, callbackUrl }, Date.now(), s.maxQueue);
     if (!out) {
       throw new FaasError('ASYNC_QUEUE_FULL', `function "${fn}" has ${s.maxQueue} async jobs queued already (async.max_queue); retry later`, {
         retryAfter: 1,

@@ -51,6 +51,8 @@ export interface DispatcherOptions {
   logger: Logger;
   /** Told when a job ends for good (metrics). */
   onFinished?: (job: Job, status: 'succeeded' | 'failed') => void;
+  /** The result callbacks' sender, woken when a job with an X-Callback-Url ends (callbacks.ts). */
+  callbacks?: { kick(): void };
 }
 
 type Verdict = { kind: 'succeeded'; outcome: InvokeOutcome } | { kind: 'retry' | 'final'; error: JobError };
@@ -175,6 +177,7 @@ export class Dispatcher {
       const truncated = r.body.length > RESULT_BODY_CAP;
       store.finish(job.id, 'succeeded', now, { result: { status: r.status, headers: r.headers, body: truncated ? r.body.subarray(0, RESULT_BODY_CAP) : r.body, truncated } });
       this.opts.onFinished?.(job, 'succeeded');
+      if (job.callbackUrl) this.opts.callbacks?.kick();
       return;
     }
     // Stopping: a call cut short by the shutdown is not this job's failure. It stays `running`
@@ -194,5 +197,6 @@ export class Dispatcher {
     store.finish(job.id, 'failed', now, { error: verdict.error });
     logger.info({ job: job.id, function: job.function, attempts: job.attempts, error: verdict.error.error }, 'async job failed');
     this.opts.onFinished?.(job, 'failed');
+    if (job.callbackUrl) this.opts.callbacks?.kick();
   }
 }

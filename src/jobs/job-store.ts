@@ -29,6 +29,24 @@ export interface JobResult {
 /** What went wrong: the platform's error body ({error, message, ...}). */
 export type JobError = { error: string; message: string; status: number } & Record<string, unknown>;
 
+/**
+ * A result callback's delivery (X-Callback-Url): `pending` from the moment the job ends (in the
+ * same transaction) until a 2xx answer (`delivered`) or the last attempt (`failed`).
+ */
+export type CallbackStatus = 'pending' | 'delivered' | 'failed';
+
+export interface CallbackState {
+  /** null while the job has not ended (or was cancelled: no callback then). */
+  status: CallbackStatus | null;
+  attempts: number;
+  /** ms since the epoch: the next delivery of a pending callback. */
+  nextAt: number | null;
+  /** Why the last delivery that failed did (kept once a later one is delivered). */
+  error: string | null;
+  /** ms since the epoch: delivered or given up. */
+  doneAt: number | null;
+}
+
 export interface Job {
   id: string;
   function: string;
@@ -47,6 +65,7 @@ export interface Job {
   result: JobResult | null;
   error: JobError | null;
   callbackUrl: string | null;
+  callback: CallbackState;
 }
 
 export interface NewJob {
@@ -103,6 +122,15 @@ export interface JobStore {
   stats(): QueueStats[];
   /** A deleted function's queued jobs are cancelled. */
   cancelFunction(fn: string, now: number): number;
+  /** Jobs whose callback is pending and due at `now`, the earliest due first. */
+  dueCallbacks(now: number, limit: number): Job[];
+  /**
+   * Records delivery attempt number `attempts` of a pending callback: `delivered`, `failed`
+   * (given up), or still `pending` with the next attempt at `nextAt`; `error` replaces the last
+   * one when given. False when the callback
+   * was no longer pending (the job was re-queued meanwhile).
+   */
+  recordCallback(id: string, attempts: number, now: number, outcome: { status: CallbackStatus; nextAt?: number; error?: string }): boolean;
 }
 
 /** 128 random bits, URL-safe: a job id is its own capability to read the job. */

@@ -1,7 +1,7 @@
 // The job queue on the registry's SQLite database (WAL, synchronous=NORMAL: a committed job
 // survives a crash of the daemon). Each method is one statement or one transaction.
 import type Database from 'better-sqlite3';
-import { type Job, type JobError, type JobListQuery, type JobResult, type JobStatus, type JobStore, type NewJob, newJobId, type QueueStats } from './job-store.js';
+import { type CallbackStatus, type Job, type JobError, type JobListQuery, type JobResult, type JobStatus, type JobStore, type NewJob, newJobId, type QueueStats } from './job-store.js';
 
 interface Row {
   id: string;
@@ -21,6 +21,11 @@ interface Row {
   result_body: Buffer | null;
   error: string | null;
   callback_url: string | null;
+  callback_status: string | null;
+  callback_attempts: number;
+  callback_next_at: number | null;
+  callback_error: string | null;
+  callback_done_at: number | null;
 }
 
 function toJob(r: Row): Job {
@@ -42,6 +47,13 @@ function toJob(r: Row): Job {
     result: result ? { ...result, body: r.result_body ?? Buffer.alloc(0) } : null,
     error: r.error ? (JSON.parse(r.error) as JobError) : null,
     callbackUrl: r.callback_url,
+    callback: {
+      status: r.callback_status as CallbackStatus | null,
+      attempts: r.callback_attempts,
+      nextAt: r.callback_next_at,
+      error: r.callback_error,
+      doneAt: r.callback_done_at,
+    },
   };
 }
 
@@ -70,11 +82,19 @@ export class SqliteJobStore implements JobStore {
       due: db.prepare<[number], { function: string }>(`SELECT function FROM jobs WHERE status = 'queued' AND next_run_at <= ? GROUP BY function ORDER BY min(next_run_at), min(created_at)`),
       next: db.prepare<[string, number], Row>(`SELECT * FROM jobs WHERE status = 'queued' AND function = ? AND next_run_at <= ? ORDER BY next_run_at, created_at, id LIMIT 1`),
       start: db.prepare<[number, string]>(`UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ? WHERE id = ? AND status = 'queued'`),
-      finish: db.prepare(`UPDATE jobs SET status = @status, finished_at = @now, result = @result, result_body = @result_body, error = @error WHERE id = @id AND status = 'running'`),
+      // A job with a callback ends with its delivery pending, in the same statement: a crash
+      // right after cannot lose the callback.
+      finish: db.prepare(
+        `UPDATE jobs SET status = @status, finished_at = @now, result = @result, result_body = @result_body, error = @error,
+           callback_status = CASE WHEN callback_url IS NULL THEN NULL ELSE 'pending' END, callback_next_at = CASE WHEN callback_url IS NULL THEN NULL ELSE @now END
+         WHERE id = @id AND status = 'running'`,
+      ),
       requeue: db.prepare<[number, string, string]>(`UPDATE jobs SET status = 'queued', next_run_at = ?, error = ? WHERE id = ? AND status = 'running'`),
       cancel: db.prepare<[number, string]>(`UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE id = ? AND status = 'queued'`),
       retry: db.prepare<[number, string]>(
-        `UPDATE jobs SET status = 'queued', attempts = 0, next_run_at = ?, finished_at = NULL, started_at = NULL, result = NULL, result_body = NULL WHERE id = ? AND status = 'failed'`,
+        `UPDATE jobs SET status = 'queued', attempts = 0, next_run_at = ?, finished_at = NULL, started_at = NULL, result = NULL, result_body = NULL,
+           callback_status = NULL, callback_attempts = 0, callback_next_at = NULL, callback_error = NULL, callback_done_at = NULL
+         WHERE id = ? AND status = 'failed'`,
       ),
       recover: db.prepare<[]>(`UPDATE jobs SET status = 'queued' WHERE status = 'running'`),
       prune: db.prepare<[number]>(`DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?`),
@@ -84,6 +104,11 @@ export class SqliteJobStore implements JobStore {
          FROM jobs WHERE status IN ('queued', 'running') GROUP BY function`,
       ),
       cancelFunction: db.prepare<[number, string]>(`UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE function = ? AND status = 'queued'`),
+      dueCallbacks: db.prepare<[number, number], Row>(`SELECT * FROM jobs WHERE callback_status = 'pending' AND callback_next_at <= ? ORDER BY callback_next_at, id LIMIT ?`),
+      recordCallback: db.prepare(
+        `UPDATE jobs SET callback_status = @status, callback_attempts = @attempts, callback_next_at = @next_at, callback_error = coalesce(@error, callback_error), callback_done_at = @done_at
+         WHERE id = @id AND callback_status = 'pending'`,
+      ),
     };
   }
 
@@ -183,5 +208,23 @@ export class SqliteJobStore implements JobStore {
 
   cancelFunction(fn: string, now: number): number {
     return this.s.cancelFunction.run(now, fn).changes;
+  }
+
+  dueCallbacks(now: number, limit: number): Job[] {
+    return this.s.dueCallbacks.all(now, limit).map(toJob);
+  }
+
+  recordCallback(id: string, attempts: number, now: number, outcome: { status: CallbackStatus; nextAt?: number; error?: string }): boolean {
+    const pending = outcome.status === 'pending';
+    return (
+      this.s.recordCallback.run({
+        id,
+        status: outcome.status,
+        attempts,
+        next_at: pending ? (outcome.nextAt ?? now) : null,
+        error: outcome.error ?? null,
+        done_at: pending ? null : now,
+      }).changes === 1
+    );
   }
 }

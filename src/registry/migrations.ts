@@ -38,6 +38,14 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX jobs_queue ON jobs (status, function, next_run_at, created_at);
    CREATE UNIQUE INDEX jobs_idempotency ON jobs (function, idempotency_key) WHERE idempotency_key IS NOT NULL;
    CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL`,
+  // 3: result callbacks (jobs/callbacks.ts): a job with a callback_url that ends is 'pending'
+  // until its result is delivered or the deliveries are given up ('failed')
+  `ALTER TABLE jobs ADD COLUMN callback_status TEXT CHECK (callback_status IN ('pending', 'delivered', 'failed'));
+   ALTER TABLE jobs ADD COLUMN callback_attempts INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE jobs ADD COLUMN callback_next_at INTEGER;
+   ALTER TABLE jobs ADD COLUMN callback_error TEXT;
+   ALTER TABLE jobs ADD COLUMN callback_done_at INTEGER;
+   CREATE INDEX jobs_callbacks_due ON jobs (callback_next_at) WHERE callback_status = 'pending'`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

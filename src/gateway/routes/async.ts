@@ -37,7 +37,26 @@ export function jobView(j: Job) {
     ...(j.status === 'queued' ? { next_run_at: iso(j.nextRunAt) } : {}),
     result,
     error: j.error,
+    callback: callbackView(j),
     status_url: `/invocations/${j.id}`,
+  };
+}
+
+/**
+ * Where the result callback stands: pending (the job has not ended, or a delivery is due),
+ * delivered, failed (given up or refused, with the last error), skipped (the job was cancelled).
+ */
+function callbackView(j: Job) {
+  if (!j.callbackUrl) return null;
+  const c = j.callback;
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return {
+    url: j.callbackUrl,
+    status: c.status ?? (j.status === 'cancelled' ? 'skipped' : 'pending'),
+    attempts: c.attempts,
+    ...(c.status === 'pending' ? { next_attempt_at: iso(c.nextAt) } : {}),
+    last_error: c.error,
+    ...(c.doneAt !== null ? { finished_at: iso(c.doneAt) } : {}),
   };
 }
 
@@ -57,16 +76,18 @@ export async function asyncRoutes(app: FastifyInstance, deps: AppDeps): Promise<
     if (key !== undefined && (typeof key !== 'string' || !IDEMPOTENCY_KEY_RE.test(key))) {
       throw badRequest('Idempotency-Key', 'the Idempotency-Key header must be 1-255 visible ASCII characters');
     }
-    if (req.headers['x-callback-url'] !== undefined) {
-      throw badRequest('X-Callback-Url', 'result callbacks (X-Callback-Url) are not available yet; poll the status_url instead');
-    }
+    const callbackUrl = req.headers['x-callback-url'];
+    if (callbackUrl !== undefined && typeof callbackUrl !== 'string') throw badRequest('X-Callback-Url', 'give one X-Callback-Url header, not several');
     const headers = forwardedHeaders(req);
     delete headers['idempotency-key'];
+    // Where the result goes is faasd's business, and the URL may carry the receiver's token.
+    delete headers['x-callback-url'];
     const qIndex = req.url.indexOf('?');
     const query = qIndex >= 0 ? Object.fromEntries(new URLSearchParams(req.url.slice(qIndex + 1))) : {};
     const { job, created } = jobs.enqueue(req.params.name, { method: req.method, path: `/${req.params['*'] ?? ''}`, query, headers }, Buffer.isBuffer(req.body) ? req.body : EMPTY_BODY, {
       idempotencyKey: key ?? null,
       trigger: 'api',
+      callbackUrl: callbackUrl ?? null,
     });
     req.log.info({ function: job.function, job: job.id, created }, created ? 'async invocation queued' : 'async invocation found by its idempotency key');
     reply.code(202).header('Location', `/invocations/${job.id}`).header('x-faas-request-id', job.id);
