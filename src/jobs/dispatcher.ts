@@ -64,6 +64,7 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | null = null;
   private pruner: NodeJS.Timeout | null = null;
   private pumping = false;
+  private kicked = false;
   private stopped = true;
 
   constructor(private readonly opts: DispatcherOptions) {}
@@ -82,7 +83,13 @@ export class Dispatcher {
 
   /** Something was queued or came due: dispatch now rather than at the next poll. */
   kick(): void {
-    if (!this.stopped) setImmediate(() => this.pump());
+    // Coalesced: a burst of enqueues and finishes costs one pass, not one each.
+    if (this.stopped || this.kicked) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      this.pump();
+    });
   }
 
   /** Stop taking jobs; resolves when the running ones have ended (the rest stay queued). */
