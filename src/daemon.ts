@@ -15,7 +15,9 @@ import { LocalDependencyInstaller } from './deploy/dependencies.js';
 import { AsyncJobs } from './jobs/async-jobs.js';
 import { CallbackPolicy, CallbackSender } from './jobs/callbacks.js';
 import { Dispatcher, resolveAsync } from './jobs/dispatcher.js';
+import { Scheduler } from './jobs/scheduler.js';
 import { SqliteJobStore } from './jobs/sqlite-job-store.js';
+import { SqliteScheduleStore } from './jobs/sqlite-schedule-store.js';
 import { RegistryLock } from './os/registry-lock.js';
 import { RegistryStore } from './registry/store.js';
 
@@ -87,6 +89,8 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     observability = new Observability(manager);
     closers.push(() => removeRunDir(runRoot));
     closers.push(() => manager.close());
+    // Made below, once async jobs exist; told of every deploy from then on.
+    let scheduler: Scheduler | null = null;
     const functions = new Deployer({
       store,
       code,
@@ -95,6 +99,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       defaultMode: config.system.default_mode,
       maxCodeSize: config.system.max_code_size,
       logger,
+      onChanged: (name) => scheduler?.functionChanged(name),
     });
     // Declared functions deployed, every registered function's pool started (min_instances warm now).
     await functions.start(config.declared);
@@ -125,10 +130,15 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     const jobs = new AsyncJobs(jobStore, dispatcher, asyncSettings, callbackPolicy);
     dispatcher.start();
     closers.push(() => dispatcher.stop());
+    // Cron schedules: each tick queues an async job. Stopped before the dispatcher (closers run in reverse).
+    const cron = new Scheduler({ store: new SqliteScheduleStore(store.database), jobs, functions, logger });
+    scheduler = cron;
+    cron.start();
+    closers.push(() => cron.stop());
     callbacks.start();
     closers.push(() => callbacks.stop());
 
-    const app = await buildApp({ config, functions, logger, execution: manager, observability, jobs });
+    const app = await buildApp({ config, functions, logger, execution: manager, observability, jobs, schedules: cron });
     let appClosing: Promise<void> | null = null;
     const closeApp = () => (appClosing ??= app.close());
     closers.push(closeApp);
@@ -142,7 +152,8 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     // Graceful: refuse new invocations, stop listening, let running calls finish within
     // shutdown_timeout, then kill what is left and close everything in reverse order.
     const shutdown = async () => {
-      // No new async job starts; the running ones finish within the same deadline as calls.
+      // No new async job starts (nor is queued by a cron tick); the running ones finish within the same deadline as calls.
+      cron.stop();
       // Callbacks first: those of jobs that end from here on stay pending for the next boot.
       const callbacksDone = callbacks.stop();
       const jobsDone = dispatcher.stop();

@@ -22,6 +22,8 @@ export interface DeployerOptions {
   defaultMode: ExecutionMode;
   maxCodeSize: number;
   logger: Logger;
+  /** Told right after a function's row is written or deleted (the cron scheduler follows deploys). */
+  onChanged?: (name: string) => void;
 }
 
 export class Deployer {
@@ -114,6 +116,7 @@ export class Deployer {
         throw new FaasError('FUNCTION_NOT_FOUND', `function "${name}" does not exist`, { details: { function: name } });
       }
       this.opts.logger.info({ function: name }, 'function deleted');
+      this.opts.onChanged?.(name);
       await this.opts.target.removed(name);
       await this.opts.code.removeFunction(name);
     });
@@ -173,6 +176,7 @@ export class Deployer {
       await this.opts.code.prune(rec.name, new Set([rec.version - 1]));
       throw e;
     }
+    this.opts.onChanged?.(rec.name);
     this.opts.logger.info({ function: rec.name, version: rec.version, runtime: rec.runtime, mode: rec.config.execution_mode }, 'function deployed');
     await target.deployed(rec, dir);
   }

@@ -4,6 +4,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Deployer } from '../deploy/deployer.js';
 import type { ExecutionApi } from '../execution/api.js';
 import type { AsyncJobs } from '../jobs/async-jobs.js';
+import type { Scheduler } from '../jobs/scheduler.js';
 import type { Observability } from '../observability/observability.js';
 
 export interface AppDeps {
@@ -13,6 +14,8 @@ export interface AppDeps {
   execution: ExecutionApi;
   /** Asynchronous invocations (/async, /invocations). */
   jobs: AsyncJobs;
+  /** Cron schedules (GET /schedules). */
+  schedules: Pick<Scheduler, 'list'>;
   observability: Observability;
   /** Called for each request refused by a key's rate limit (default: observability's counter). */
   onRateLimited?: (keyName: string) => void;

@@ -4,6 +4,7 @@
 // explained in the same words wherever it came from. What a schema cannot say (min <= max
 // across two fields) is the one small check below it.
 import { Ajv } from 'ajv';
+import { Cron } from 'croner';
 import { badRequest } from '../errors.js';
 import type { ExecutionMode } from './runtime.js';
 
@@ -24,6 +25,23 @@ export interface FunctionConfig {
   max_concurrency: number;
   /** Asynchronous invocations of this function; unset keys take the `async:` defaults of faas_config.yaml. */
   async?: AsyncSettings;
+  /** Cron schedules: each tick queues an async job of this function. */
+  schedules?: ScheduleConfig[];
+}
+
+/** One cron schedule of a function. */
+export interface ScheduleConfig {
+  /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first. */
+  cron: string;
+  /** IANA time zone the expression is read in; default UTC. */
+  timezone?: string;
+  /** The job's body: a string is sent as is, anything else as JSON. */
+  body?: unknown;
+  headers?: Record<string, string>;
+  /** Queue a tick even while the previous job of this schedule is queued or running. */
+  overlap?: boolean;
+  /** At start, run once if ticks were missed while faasd was down. */
+  catch_up?: boolean;
 }
 
 export interface AsyncSettings {
@@ -75,6 +93,28 @@ ajv.addFormat('memory-size', { type: 'string', validate: (s) => within(parseMemo
 ajv.addFormat('cpu-cores', { type: 'string', validate: (s) => within(parseCpu(s), 0.01, 64) });
 ajv.addFormat('duration', { type: 'string', validate: (s) => parseDuration(s) !== null });
 
+/** Five or six fields: a seventh (years) is not accepted. */
+export const CRON_MODE = '5-or-6-parts';
+// Registry rows are validated on every read, and proving that a pattern such as "0 0 30 2 *"
+// never runs takes croner ~5 ms (it walks the calendar), so each answer is remembered.
+const cronChecks = new Map<string, boolean>();
+function remembered(key: string, check: () => boolean): boolean {
+  let ok = cronChecks.get(key);
+  if (ok === undefined) {
+    try {
+      ok = check();
+    } catch {
+      ok = false;
+    }
+    if (cronChecks.size >= 1000) cronChecks.clear();
+    cronChecks.set(key, ok);
+  }
+  return ok;
+}
+// Parsed by croner itself, the library that runs the schedules: one grammar, one answer.
+ajv.addFormat('cron', { type: 'string', validate: (s) => remembered(`c:${s}`, () => new Cron(s, { mode: CRON_MODE, timezone: 'UTC' }).nextRun() !== null) });
+ajv.addFormat('timezone', { type: 'string', validate: (s) => remembered(`z:${s}`, () => new Cron('* * * * *', { timezone: s }).nextRun() !== null) });
+
 const DURATION = { type: ['string', 'number'], format: 'duration', minimum: 0, expected: 'a duration: seconds as a number, or "500ms", "1s", "5m", "2h", "7d"' } as const;
 
 /** The async settings of one function, or the system-wide defaults (faas_config.yaml `async:`). */
@@ -89,6 +129,33 @@ export const asyncSettingsSchema = {
     initial_backoff: DURATION,
     max_backoff: DURATION,
     retry_on_error: { type: 'boolean', expected: 'true or false' },
+  },
+} as const;
+
+/** One cron schedule (config.schedules[i]). */
+export const scheduleSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cron'],
+  expected: 'a schedule: {cron, timezone?, body?, headers?, overlap?, catch_up?}',
+  properties: {
+    cron: {
+      type: 'string',
+      maxLength: 200,
+      format: 'cron',
+      expected: 'a cron expression that has a next run: five fields (minute hour day-of-month month day-of-week) or six with seconds first, such as "*/5 * * * *"',
+    },
+    timezone: { type: 'string', minLength: 1, maxLength: 64, format: 'timezone', expected: 'an IANA time zone such as "UTC" or "Europe/Paris"' },
+    body: { expected: 'any JSON value (a string is sent as is)' },
+    headers: {
+      type: 'object',
+      maxProperties: 50,
+      expected: 'an object of at most 50 header: "value" pairs',
+      propertyNames: { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$", expected: 'an HTTP header name' },
+      additionalProperties: { type: 'string', maxLength: 8192, pattern: '^[^\\r\\n\\x00]*$', expected: 'a one-line string of at most 8192 characters' },
+    },
+    overlap: { type: 'boolean', expected: 'true or false' },
+    catch_up: { type: 'boolean', expected: 'true or false' },
   },
 } as const;
 
@@ -123,6 +190,7 @@ export const functionConfigSchema = {
     network: { enum: ['none', 'bridge'], expected: '"none" or "bridge" (container mode)' },
     max_concurrency: { type: 'integer', minimum: 0, maximum: 100_000, expected: 'an integer from 0 (bounded only by max_instances) to 100000' },
     async: asyncSettingsSchema,
+    schedules: { type: 'array', maxItems: 20, items: scheduleSchema, expected: 'a list of at most 20 schedules' },
   },
 } as const;
 
@@ -136,6 +204,7 @@ export function explain(err: { keyword: string; parentSchema?: unknown; data?: u
   const node = err.parentSchema as { expected?: unknown; properties?: object } | undefined;
   if (typeof node?.expected !== 'string') return null;
   if (err.keyword === 'additionalProperties') return `not a known setting, expected one of ${Object.keys(node.properties ?? {}).join(', ')}`;
+  if (err.keyword === 'required') return `missing, expected ${node.expected}`;
   const got = JSON.stringify(err.data) ?? String(err.data);
   return `got ${got.length > 80 ? `${got.slice(0, 77)}...` : got}, expected ${node.expected}`;
 }
@@ -156,6 +225,8 @@ export function configShapeProblem(config: unknown): ConfigProblem | null {
     .slice(1)
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   if (err.keyword === 'additionalProperties') path.push(String(err.params.additionalProperty));
+  // A schedule without its cron names schedules[i].cron, as the API's error does.
+  if (err.keyword === 'required') path.push(String(err.params.missingProperty));
   if (err.propertyName !== undefined) path.push(err.propertyName);
   return { path, detail: explain(err) ?? err.message ?? 'is not valid' };
 }

@@ -46,6 +46,19 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE jobs ADD COLUMN callback_error TEXT;
    ALTER TABLE jobs ADD COLUMN callback_done_at INTEGER;
    CREATE INDEX jobs_callbacks_due ON jobs (callback_next_at) WHERE callback_status = 'pending'`,
+  // 4: cron schedules (jobs/scheduler.ts): what each schedule of a function remembers across
+  // restarts (its last run and job, ticks skipped); the schedules themselves are the function's config
+  `CREATE TABLE schedules (
+     function     TEXT NOT NULL,
+     idx          INTEGER NOT NULL,
+     cron         TEXT NOT NULL,
+     timezone     TEXT NOT NULL,
+     since        INTEGER NOT NULL,
+     last_run_at  INTEGER,
+     last_job_id  TEXT,
+     skipped      INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (function, idx)
+   ) STRICT`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
