@@ -85,6 +85,22 @@ prewarm:
   process: { python: 2, node: 2 }
   container: { python: 1, node: 1 }
 
+# Asynchronous invocations (POST /async/<name>): defaults of every function's config.async.
+async:
+  concurrency: 4                        # jobs of one function running at once
+  max_queue: 100000                     # queued jobs of one function; more is 429
+  max_attempts: 3                       # runs at most; a crash, OOM, overload or timeout is retried
+  initial_backoff: 1s                   # doubles per retry, with jitter
+  max_backoff: 5m
+  retry_on_error: false                 # retry a function error (500) too
+  retention: 7d                         # finished jobs (and idempotency keys) kept
+  max_running: 32                       # jobs of all functions at once: the pools' share for async work
+  callback_allowed_hosts: []            # X-Callback-Url may not reach loopback/private/link-local unless listed (hosts or CIDRs)
+  callback_max_attempts: 10
+  callback_initial_backoff: 1s
+  callback_max_backoff: 5m
+  callback_timeout: 10s
+
 rate_limit:
   default: { rps: 100, burst: 200 }     # token bucket per key
   trusted_proxies: []                   # peers whose X-Forwarded-For is believed, e.g. [127.0.0.1]
