@@ -215,3 +215,32 @@ describe.skipIf(!isRoot)('async queue observability', () => {
     expect(after).not.toMatch(/faasd_async_queue_depth\{function="backlog"\}/);
   });
 });
+
+describe.skipIf(!isRoot)('async jobs across a graceful restart', () => {
+  it('SIGTERM-style close lets the running job finish and leaves the queued one for the next start, which runs it', async () => {
+    const dir = tempDir();
+    const first = await startTestDaemon({ dir, config: FAST });
+    await deploy(first, 'patient', 'import time\ndef handle(r):\n    time.sleep(r.get_json().get("sleep", 0))\n    return r.get_json()["n"]', { config: { async: { concurrency: 1 } } });
+    const running = (await enqueue(first, 'patient', { n: 1, sleep: 1 })).json().id;
+    await vi.waitFor(async () => expect((await job(first, running)).status).toBe('running'), { timeout: 10_000 });
+    const waiting = (await enqueue(first, 'patient', { n: 2 })).json().id;
+    await first.close();
+
+    const second = await startTestDaemon({ dir, config: FAST });
+    // Finished before the first daemon stopped: attempt 1, not run again.
+    expect(await job(second, running)).toMatchObject({ status: 'succeeded', attempts: 1, result: { body: '1' } });
+    expect(await settled(second, waiting)).toMatchObject({ status: 'succeeded', attempts: 1, result: { body: '2' } });
+  });
+
+  it('finished jobs older than async.retention are pruned at start', async () => {
+    const dir = tempDir();
+    const first = await startTestDaemon({ dir, config: { async: { retention: '1s' } } });
+    await deploy(first, 'short-lived', 'def handle(r):\n    return 1');
+    const id = (await enqueue(first, 'short-lived')).json().id;
+    await settled(first, id);
+    await first.close();
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await startTestDaemon({ dir, config: { async: { retention: '1s' } } });
+    expect((await second.app.inject({ method: 'GET', url: `/invocations/${id}`, headers: DEMO })).json()).toMatchObject({ error: 'InvocationNotFound' });
+  });
+});
