@@ -97,7 +97,7 @@ export async function main(argv: string[]): Promise<void> {
   let daemon: Daemon | null = null;
   /** A stop was asked for (any signal); a second SIGTERM/SIGINT after a first one exits at once. */
   let stopping = false;
-  let forced = 0;
+  let firstStopAt = 0;
   const stop = (d: Daemon) =>
     d.close().then(
       () => process.exit(0),
@@ -105,10 +105,15 @@ export async function main(argv: string[]): Promise<void> {
     );
   const onSignal = (sig: NodeJS.Signals) => {
     // SIGHUP (the terminal closed) often comes with the SIGTERM of the program that ran faasd
-    // in that terminal, in either order: it starts a stop, never forces one.
-    if (sig !== 'SIGHUP' && ++forced > 1) {
-      daemon?.logger.warn({ signal: sig }, 'second signal: exiting now');
-      process.exit(130);
+    // in that terminal, in either order: it starts a stop, never forces one. And a supervisor
+    // may deliver its SIGTERM twice at once (script(1) does): only a second SIGTERM/SIGINT a
+    // second or more after the first, a person insisting, exits at once.
+    if (sig !== 'SIGHUP') {
+      if (firstStopAt === 0) firstStopAt = Date.now();
+      else if (Date.now() - firstStopAt >= 1000) {
+        daemon?.logger.warn({ signal: sig }, 'second signal: exiting now');
+        process.exit(130);
+      }
     }
     if (stopping) return;
     stopping = true;

@@ -13,21 +13,19 @@ const require = createRequire(import.meta.url);
  * person reads along, never where logs are collected. `faasd | cat` gives JSON on a terminal.
  */
 function defaultDestination(): pino.DestinationStream {
-  let stream: pino.DestinationStream & NodeJS.EventEmitter;
-  if (process.stdout.isTTY) {
-    // Loaded only here: a daemon whose logs are collected never pays for it.
-    const pinoPretty = require('pino-pretty') as typeof import('pino-pretty'); // CommonJS: module.exports is the factory
-    // colorize is left to pino-pretty (colorette): on for a colour terminal, off with NO_COLOR.
-    stream = pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', sync: true, destination: 1 });
-  } else {
-    stream = pino.destination({ dest: 1, sync: false });
-  }
-  // stdout gone (the terminal closed, `faasd | head` ended): the lines are lost, but an
-  // unhandled 'error' would crash the daemon in the middle of whatever it was doing.
-  stream.on('error', (e: NodeJS.ErrnoException) => {
+  const tty = process.stdout.isTTY;
+  // The stream that writes fd 1. stdout gone (the terminal closed, `faasd | head` ended): the
+  // lines are lost, but an unhandled 'error' would crash the daemon in the middle of whatever
+  // it was doing (a shutdown, say, leaving its cgroups behind).
+  const out = pino.destination({ dest: 1, sync: tty });
+  out.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
   });
-  return stream;
+  if (!tty) return out;
+  // Loaded only here: a daemon whose logs are collected never pays for it.
+  const pinoPretty = require('pino-pretty') as typeof import('pino-pretty'); // CommonJS: module.exports is the factory
+  // colorize is left to pino-pretty (colorette): on for a colour terminal, off with NO_COLOR.
+  return pinoPretty({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', destination: out });
 }
 
 export function createLogger(level: LogLevel, destination?: pino.DestinationStream): Logger {
