@@ -10,6 +10,7 @@
 // for a literal address, and at every delivery against each address the name resolves to, and
 // the connection is pinned to the address that passed (a name that resolves to a public address
 // when checked and to 127.0.0.1 when connecting, DNS rebinding, gets nowhere).
+import { coalesced } from './coalesced.js';
 import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
@@ -166,7 +167,7 @@ export class CallbackSender {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Number.POSITIVE_INFINITY;
   private stopped = true;
-  private kicked = false;
+  private readonly soon = coalesced(() => this.pump());
   private stopping: Promise<void> | null = null;
   private readonly resolve: Resolver;
 
@@ -182,12 +183,8 @@ export class CallbackSender {
 
   /** A job with a callback ended: deliver now rather than at the next poll (a burst costs one pass). */
   kick(): void {
-    if (this.stopped || this.kicked) return;
-    this.kicked = true;
-    setImmediate(() => {
-      this.kicked = false;
-      this.pump();
-    });
+    // Coalesced: a burst costs one pass, not one each.
+    if (!this.stopped) this.soon();
   }
 
   /** No new delivery starts; resolves when those under way have ended (each within callback_timeout). */

@@ -6,6 +6,7 @@
 // path keeps the rest. A call that ends in a crash, an overload or a timeout (502/503/504) is
 // retried with exponential backoff and jitter; a 4xx, or a function error (500) unless
 // retry_on_error, is final.
+import { coalesced } from './coalesced.js';
 import type { Logger } from 'pino';
 import type { AsyncDefaults } from '../config/schema.js';
 import { ERROR_INFO, FaasError } from '../errors.js';
@@ -64,7 +65,7 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | null = null;
   private pruner: NodeJS.Timeout | null = null;
   private pumping = false;
-  private kicked = false;
+  private readonly soon = coalesced(() => this.pump());
   private stopped = true;
 
   constructor(private readonly opts: DispatcherOptions) {}
@@ -83,13 +84,8 @@ export class Dispatcher {
 
   /** Something was queued or came due: dispatch now rather than at the next poll. */
   kick(): void {
-    // Coalesced: a burst of enqueues and finishes costs one pass, not one each.
-    if (this.stopped || this.kicked) return;
-    this.kicked = true;
-    setImmediate(() => {
-      this.kicked = false;
-      this.pump();
-    });
+    // Coalesced: a burst costs one pass, not one each.
+    if (!this.stopped) this.soon();
   }
 
   /** Stop taking jobs; resolves when the running ones have ended (the rest stay queued). */
