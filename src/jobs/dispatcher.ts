@@ -65,6 +65,8 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | null = null;
   private pruner: NodeJS.Timeout | null = null;
   private pumping = false;
+  /** The function a pass started with last (round-robin across passes). */
+  private lastFirst = '';
   private readonly soon = coalesced(() => this.pump());
   private stopped = true;
 
@@ -105,9 +107,15 @@ export class Dispatcher {
     if (this.stopped || this.pumping) return;
     this.pumping = true;
     try {
+      // Full: nothing could be claimed, so do not even ask the store (a pass per finished job).
+      if (this.running >= this.opts.defaults.max_running) return;
       const { store } = this.opts;
       const now = Date.now();
-      const fns = store.dueFunctions(now);
+      // Each pass starts after the function served first last time: no name is always first.
+      const due = store.dueFunctions(now);
+      const from = due.findIndex((f) => f > this.lastFirst);
+      const fns = from <= 0 ? due : [...due.slice(from), ...due.slice(0, from)];
+      if (fns.length > 0) this.lastFirst = fns[0]!;
       const settings = new Map<string, ResolvedAsync | null>();
       // Round-robin passes: one job per function per pass, while there is room.
       for (let progress = true; progress && this.running < this.opts.defaults.max_running; ) {

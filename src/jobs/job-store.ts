@@ -103,7 +103,7 @@ export interface JobStore {
   enqueue(job: NewJob, now: number, maxQueue: number): { job: Job; created: boolean } | null;
   get(id: string): Job | null;
   list(q: JobListQuery): { jobs: Job[]; nextCursor: string | null };
-  /** Functions with a queued job due at `now`, oldest due first. */
+  /** Functions with a queued job due at `now` (in name order; the dispatcher rotates it). */
   dueFunctions(now: number): string[];
   /** Takes the function's oldest due job: queued -> running, attempts + 1. */
   claim(fn: string, now: number): Job | null;
