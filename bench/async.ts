@@ -1006,15 +1006,15 @@ function boundsText(r: AsyncBenchResults): string[] {
   out.push(
     "**Enqueue.** A 202 is one SQLite write transaction on the registry database: a `count(*)` of the function's queued jobs (for `max_queue`), the insert, a read-back of the row. " +
       'With WAL and `synchronous = NORMAL` the commit appends to the WAL without an fsync (only checkpoints sync), so it costs CPU on the event loop, not disk latency. ' +
-      'Then it kicks the dispatcher: one pass per event-loop turn, which lists the functions with due jobs (a GROUP BY over every queued row) before it looks at async.concurrency, ' +
-      'so a pass is paid even when the function already runs all it may. Both the count and the listing grow with the backlog' +
+      'Then it kicks the dispatcher: one pass per event-loop turn, which lists the functions with due jobs (one index seek per function with queued jobs; none at all when async.max_running is reached). ' +
+      'The count grows with the function\'s backlog, the listing does not' +
       (q5k && qMax
         ? ` (figure 4: ${fi(q5k.enqueue_same_fn_us)} and ${fi(q5k.due_functions_us)} µs at ${fi(q5k.queued)} queued, ${fi(qMax.enqueue_same_fn_us)} and ${fi(qMax.due_functions_us)} µs at ${fi(qMax.queued)}, the default max_queue)`
         : '') +
       '. ' +
       (lo && hi
         ? `At ${lo.connections} connection the dispatcher keeps up (${fi(lo.left_in_queue.median)} left in the queue when a run ends), so every 202 is followed by its job's claim, call and finish on the same loop: enqueueing runs at ${fx(lo.ratio_rps.median)} x the sync rate. ` +
-          `At ${hi.connections} connections the queue grows (${fi(hi.left_in_queue.median)} jobs left after ${r.options.durationS} s, worked off in ${fx(hi.drain_s.median, 1)} s) and every 202 pays for the growing count and a listing over it: ${fx(hi.ratio_rps.median)} x the sync rate.`
+          `At ${hi.connections} connections the queue grows (${fi(hi.left_in_queue.median)} jobs left after ${r.options.durationS} s, worked off in ${fx(hi.drain_s.median, 1)} s) and every 202 pays for the growing count: ${fx(hi.ratio_rps.median)} x the sync rate.`
         : ''),
   );
   out.push(
@@ -1030,10 +1030,10 @@ function boundsText(r: AsyncBenchResults): string[] {
   out.push(
     "**Fairness.** B's sync calls never wait in a queue behind A's jobs: A's jobs take at most async.concurrency of A's instances, and B has its own pool. " +
       "What B shares with them is the daemon's one event loop (A's claims, finishes and dispatcher passes run there between B's requests, each synchronous) and the two cores (A's instances run the jobs). " +
-      "So the cost to B follows the rate at which A's jobs are worked off times the daemon's CPU per job, and each job's pass grows with A's backlog. " +
+      "So the cost to B follows the rate at which A's jobs are worked off times the daemon's CPU per job. " +
       (f
-        ? `With ${fi(f.backlog.queued_at_start.median)} of A's 20 ms jobs queued, ${fi(f.backlog.a_drain_per_s.median)} a second were worked off, each finish followed by a listing over ~${fi(f.backlog.queued_at_start.median)} rows ` +
-          `(${fi(near(f.backlog.queued_at_start.median)?.due_functions_us ?? Number.NaN)} µs, figure 4), and B's p95 moved by ${fx(f.backlog.p95_diff_ms.median)} ms (x${fx(f.backlog.p95_ratio.median)}). ` +
+        ? `With ${fi(f.backlog.queued_at_start.median)} of A's 20 ms jobs queued, ${fi(f.backlog.a_drain_per_s.median)} a second were worked off, each finish followed by a dispatcher pass ` +
+          `(its listing ${fi(near(f.backlog.queued_at_start.median)?.due_functions_us ?? Number.NaN)} µs at that backlog, figure 4), and B's p95 moved by ${fx(f.backlog.p95_diff_ms.median)} ms (x${fx(f.backlog.p95_ratio.median)}). ` +
           `A's trivial jobs were worked off at ${fi(f.churn.a_drain_per_s.median)} a second: at figure 2's ${fi(cpuPerJob)} µs of daemon CPU per job that is ${fx((f.churn.a_drain_per_s.median * cpuPerJob) / 1e6)} s of daemon CPU per second ` +
           `(figure 2's CPU includes the daemon's helper threads; its event loop gives at most 1), ${(f.churn.a_drain_per_s.median * cpuPerJob) / 1e6 >= 0.6 ? 'most of what the loop can do' : 'a large share of the loop'}, ` +
           `so B's calls mostly wait for it: B's p50 went from ${fx(f.baseline.p50.median)} to ${fx(f.churn.probe.p50.median)} ms and its p95 by ${fx(f.churn.p95_diff_ms.median)} ms (x${fx(f.churn.p95_ratio.median)}). ` +
