@@ -1007,7 +1007,7 @@ function boundsText(r: AsyncBenchResults): string[] {
     "**Enqueue.** A 202 is one SQLite write transaction on the registry database: a `count(*)` of the function's queued jobs (for `max_queue`), the insert, a read-back of the row. " +
       'With WAL and `synchronous = NORMAL` the commit appends to the WAL without an fsync (only checkpoints sync), so it costs CPU on the event loop, not disk latency. ' +
       'Then it kicks the dispatcher: one pass per event-loop turn, which lists the functions with due jobs (one index seek per function with queued jobs; none at all when async.max_running is reached). ' +
-      'The count grows with the function\'s backlog, the listing does not' +
+      "The count grows with the function's backlog, the listing does not" +
       (q5k && qMax
         ? ` (figure 4: ${fi(q5k.enqueue_same_fn_us)} and ${fi(q5k.due_functions_us)} µs at ${fi(q5k.queued)} queued, ${fi(qMax.enqueue_same_fn_us)} and ${fi(qMax.due_functions_us)} µs at ${fi(qMax.queued)}, the default max_queue)`
         : '') +
