@@ -77,7 +77,8 @@ export class SqliteJobStore implements JobStore {
          VALUES (@id, @function, 'queued', @request, @body, @idempotency_key, @trigger, 0, @max_attempts, @now, @now, @callback_url)`,
       ),
       byKey: db.prepare<[string, string], Row>('SELECT * FROM jobs WHERE function = ? AND idempotency_key = ?'),
-      queued: db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM jobs WHERE function = ? AND status = 'queued'`),
+      // job_counts is kept by triggers (migration 5): one row read, not a count of the backlog.
+      queued: db.prepare<[string], { n: number }>(`SELECT n FROM job_counts WHERE function = ? AND status = 'queued'`),
       get: db.prepare<[string], Row>('SELECT * FROM jobs WHERE id = ?'),
       // Functions with queued jobs, one index seek each (jobs_queue: status, function, ...):
       // a GROUP BY would read every queued row on every dispatch pass (O(backlog)).
@@ -101,10 +102,13 @@ export class SqliteJobStore implements JobStore {
       ),
       recover: db.prepare<[]>(`UPDATE jobs SET status = 'queued' WHERE status = 'running'`),
       prune: db.prepare<[number]>(`DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?`),
+      pruneCounts: db.prepare<[]>('DELETE FROM job_counts WHERE n = 0'),
+      // Per function with work: its counts (job_counts) and the age of the job next in line
+      // (one index seek; a retried job waiting for its backoff may be older still).
       stats: db.prepare<[], { function: string; queued: number; running: number; oldest: number | null }>(
-        `SELECT function, sum(status = 'queued') AS queued, sum(status = 'running') AS running,
-                min(CASE WHEN status = 'queued' THEN created_at END) AS oldest
-         FROM jobs WHERE status IN ('queued', 'running') GROUP BY function`,
+        `SELECT c.function, sum(CASE WHEN c.status = 'queued' THEN c.n ELSE 0 END) AS queued, sum(CASE WHEN c.status = 'running' THEN c.n ELSE 0 END) AS running,
+                (SELECT j.created_at FROM jobs j WHERE j.status = 'queued' AND j.function = c.function ORDER BY j.next_run_at LIMIT 1) AS oldest
+         FROM job_counts c WHERE c.status IN ('queued', 'running') AND c.n > 0 GROUP BY c.function`,
       ),
       cancelFunction: db.prepare<[number, string]>(`UPDATE jobs SET status = 'cancelled', finished_at = ? WHERE function = ? AND status = 'queued'`),
       dueCallbacks: db.prepare<[number, number], Row>(`SELECT * FROM jobs WHERE callback_status = 'pending' AND callback_next_at <= ? ORDER BY callback_next_at, id LIMIT ?`),
@@ -121,7 +125,7 @@ export class SqliteJobStore implements JobStore {
         const seen = this.s.byKey.get(job.function, job.idempotencyKey);
         if (seen) return { job: toJob(seen), created: false };
       }
-      if (this.s.queued.get(job.function)!.n >= maxQueue) return null;
+      if ((this.s.queued.get(job.function)?.n ?? 0) >= maxQueue) return null;
       const id = newJobId();
       this.s.insert.run({
         id,
@@ -206,7 +210,9 @@ export class SqliteJobStore implements JobStore {
   }
 
   prune(before: number): number {
-    return this.s.prune.run(before).changes;
+    const n = this.s.prune.run(before).changes;
+    this.s.pruneCounts.run(); // functions (or states) with no job left
+    return n;
   }
 
   stats(): QueueStats[] {

@@ -120,7 +120,9 @@ export class Metrics {
       }).registerIn(this.registry);
     queueGauge('faasd_async_queue_depth', 'Asynchronous invocations queued, by function', (q) => q.queued);
     queueGauge('faasd_async_running', 'Asynchronous invocations running, by function', (q) => q.running);
-    queueGauge('faasd_async_oldest_job_age_seconds', 'Age of the oldest queued asynchronous invocation, by function', (q, now) => (q.oldestQueuedAt === null ? null : (now - q.oldestQueuedAt) / 1000));
+    queueGauge('faasd_async_oldest_job_age_seconds', 'Age of the queued asynchronous invocation next in line (the oldest, but for retries waiting out a backoff), by function', (q, now) =>
+      q.oldestQueuedAt === null ? null : (now - q.oldestQueuedAt) / 1000,
+    );
 
     // OpenFaaS gateway compatibility: the names exactly as the OpenFaaS gateway spells them,
     // so its dashboards and alerts work unchanged. promtool warns that gateway_service_count,

@@ -59,6 +59,26 @@ const MIGRATIONS: readonly string[] = [
      skipped      INTEGER NOT NULL DEFAULT 0,
      PRIMARY KEY (function, idx)
    ) STRICT`,
+  // 5: jobs per function and status, kept by triggers in the same transaction as each change:
+  // the max_queue check on every enqueue and the queue summary on every /metrics scrape read a
+  // few rows instead of counting the whole backlog (3.3 ms and 29 ms at 100,000 queued).
+  `CREATE TABLE job_counts (
+     function TEXT NOT NULL,
+     status   TEXT NOT NULL,
+     n        INTEGER NOT NULL,
+     PRIMARY KEY (function, status)
+   ) STRICT;
+   INSERT INTO job_counts SELECT function, status, count(*) FROM jobs GROUP BY function, status;
+   CREATE TRIGGER job_counts_insert AFTER INSERT ON jobs BEGIN
+     INSERT INTO job_counts VALUES (NEW.function, NEW.status, 1) ON CONFLICT DO UPDATE SET n = n + 1;
+   END;
+   CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs BEGIN
+     UPDATE job_counts SET n = n - 1 WHERE function = OLD.function AND status = OLD.status;
+   END;
+   CREATE TRIGGER job_counts_update AFTER UPDATE OF status ON jobs WHEN OLD.status <> NEW.status BEGIN
+     UPDATE job_counts SET n = n - 1 WHERE function = OLD.function AND status = OLD.status;
+     INSERT INTO job_counts VALUES (NEW.function, NEW.status, 1) ON CONFLICT DO UPDATE SET n = n + 1;
+   END`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
