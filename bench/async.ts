@@ -1004,17 +1004,17 @@ function boundsText(r: AsyncBenchResults): string[] {
   const q5k = near(5000);
   const qMax = q?.[q.length - 1];
   out.push(
-    "**Enqueue.** A 202 is one SQLite write transaction on the registry database: a `count(*)` of the function's queued jobs (for `max_queue`), the insert, a read-back of the row. " +
+    "**Enqueue.** A 202 is one SQLite write transaction on the registry database: a read of the function's queued count (for `max_queue`: one row of job_counts, kept by triggers), the insert, a read-back of the row. " +
       'With WAL and `synchronous = NORMAL` the commit appends to the WAL without an fsync (only checkpoints sync), so it costs CPU on the event loop, not disk latency. ' +
       'Then it kicks the dispatcher: one pass per event-loop turn, which lists the functions with due jobs (one index seek per function with queued jobs; none at all when async.max_running is reached). ' +
-      "The count grows with the function's backlog, the listing does not" +
+      'Neither the count nor the listing grows with the backlog' +
       (q5k && qMax
         ? ` (figure 4: ${fi(q5k.enqueue_same_fn_us)} and ${fi(q5k.due_functions_us)} µs at ${fi(q5k.queued)} queued, ${fi(qMax.enqueue_same_fn_us)} and ${fi(qMax.due_functions_us)} µs at ${fi(qMax.queued)}, the default max_queue)`
         : '') +
       '. ' +
       (lo && hi
         ? `At ${lo.connections} connection the dispatcher keeps up (${fi(lo.left_in_queue.median)} left in the queue when a run ends), so every 202 is followed by its job's claim, call and finish on the same loop: enqueueing runs at ${fx(lo.ratio_rps.median)} x the sync rate. ` +
-          `At ${hi.connections} connections the queue grows (${fi(hi.left_in_queue.median)} jobs left after ${r.options.durationS} s, worked off in ${fx(hi.drain_s.median, 1)} s) and every 202 pays for the growing count: ${fx(hi.ratio_rps.median)} x the sync rate.`
+          `At ${hi.connections} connections the queue grows (${fi(hi.left_in_queue.median)} jobs left after ${r.options.durationS} s, worked off in ${fx(hi.drain_s.median, 1)} s) and the dispatcher shares the loop with the 202s: ${fx(hi.ratio_rps.median)} x the sync rate.`
         : ''),
   );
   out.push(
