@@ -22,7 +22,7 @@ import { ECHO_BODY, echoCode, sleepCode } from './lib/functions.js';
 import { errorMessage } from './lib/http.js';
 import { runLoad, type LoadRun } from './lib/load.js';
 import { commitInfo, loadAverage, machineInfo, type CommitInfo, type MachineInfo } from './lib/machine.js';
-import { BENCH_DIR } from './lib/options.js';
+import { BENCH_DIR, daemonEntryFlag, numberFlag } from './lib/options.js';
 import type { Outcome } from './lib/results.js';
 import { percentileSorted, round, sortedCopy, summarize, type Summary } from './lib/stats.js';
 import { SqliteJobStore } from '../src/jobs/sqlite-job-store.js';
@@ -84,11 +84,7 @@ function parseOptions(argv: string[]): AsyncBenchOptions {
     daemonEntry: 'auto',
     render: null,
   };
-  const num = (flag: string, v: string | undefined, min: number) => {
-    const n = Number(v);
-    if (v === undefined || !Number.isFinite(n) || n < min) throw new Error(`${flag}: expected a number >= ${min}, got ${JSON.stringify(v)}\n${USAGE}`);
-    return n;
-  };
+  const num = (flag: string, v: string | undefined, min: number) => numberFlag(flag, v, min, USAGE);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = () => argv[++i];
@@ -111,12 +107,9 @@ function parseOptions(argv: string[]): AsyncBenchOptions {
       case '--out':
         o.outDir = path.resolve(next() ?? '.');
         break;
-      case '--daemon': {
-        const v = next();
-        if (v !== 'src' && v !== 'dist' && v !== 'auto') throw new Error(`--daemon: expected auto, src or dist\n${USAGE}`);
-        o.daemonEntry = v;
+      case '--daemon':
+        o.daemonEntry = daemonEntryFlag(next(), USAGE);
         break;
-      }
       case '--render':
         o.render = path.resolve(next() ?? '');
         break;

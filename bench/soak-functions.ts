@@ -28,7 +28,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Faasd, type Runtime } from './lib/daemon.js';
 import { errorMessage } from './lib/http.js';
 import { commitInfo, loadAverage, machineInfo, type CommitInfo, type MachineInfo } from './lib/machine.js';
-import { BENCH_DIR } from './lib/options.js';
+import { BENCH_DIR, daemonEntryFlag, numberFlag } from './lib/options.js';
 
 const USAGE = `usage: node --import tsx bench/soak-functions.ts [options]
   --cycles N              create-invoke-delete cycles (default 5000)
@@ -54,11 +54,7 @@ interface SoakOptions {
 
 function parse(argv: string[]): SoakOptions {
   const o: SoakOptions = { cycles: 5000, sampleEvery: 500, workers: 4, nodeEvery: 10, invoke: true, outDir: BENCH_DIR, daemonEntry: 'auto', rssThreshold: 300 };
-  const int = (flag: string, v: string | undefined, min: number) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`${flag}: expected an integer >= ${min}, got ${JSON.stringify(v)}\n${USAGE}`);
-    return n;
-  };
+  const int = (flag: string, v: string | undefined, min: number) => numberFlag(flag, v, min, USAGE, true);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const next = () => argv[++i];
@@ -81,12 +77,9 @@ function parse(argv: string[]): SoakOptions {
       case '--out':
         o.outDir = path.resolve(next() ?? '.');
         break;
-      case '--daemon': {
-        const v = next();
-        if (v !== 'auto' && v !== 'src' && v !== 'dist') throw new Error(`--daemon: expected auto, src or dist\n${USAGE}`);
-        o.daemonEntry = v;
+      case '--daemon':
+        o.daemonEntry = daemonEntryFlag(next(), USAGE);
         break;
-      }
       case '--rss-threshold':
         o.rssThreshold = int(a, next(), 0);
         break;

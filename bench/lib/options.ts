@@ -58,11 +58,22 @@ const USAGE = `usage: node --import tsx bench/run.ts [options]
   --cpu-prof DIR          write a V8 CPU profile of the daemon into DIR
   --budget S              stop starting new steps after S seconds (default 570, quick 50)`;
 
-function num(flag: string, v: string | undefined, min: number): number {
+/** A numeric flag's value (an integer when `integer`), at least `min`; `usage` is shown with the error. Shared by every bench script. */
+export function numberFlag(flag: string, v: string | undefined, min: number, usage: string, integer = false): number {
   const n = Number(v);
-  if (v === undefined || !Number.isFinite(n) || n < min) throw new Error(`${flag}: expected a number >= ${min}, got ${JSON.stringify(v)}\n${USAGE}`);
+  if (v === undefined || !(integer ? Number.isInteger(n) : Number.isFinite(n)) || n < min) {
+    throw new Error(`${flag}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got ${JSON.stringify(v)}\n${usage}`);
+  }
   return n;
 }
+
+/** --daemon: which entry point the bench starts faasd from. */
+export function daemonEntryFlag(v: string | undefined, usage: string): 'auto' | 'src' | 'dist' {
+  if (v !== 'src' && v !== 'dist' && v !== 'auto') throw new Error(`--daemon: expected auto, src or dist\n${usage}`);
+  return v;
+}
+
+const num = (flag: string, v: string | undefined, min: number) => numberFlag(flag, v, min, USAGE);
 
 export function parseOptions(argv: string[]): BenchOptions {
   const quick = argv.includes('--quick');
@@ -125,12 +136,9 @@ export function parseOptions(argv: string[]): BenchOptions {
         o.runtimes = list as BenchOptions['runtimes'];
         break;
       }
-      case '--daemon': {
-        const v = next();
-        if (v !== 'src' && v !== 'dist' && v !== 'auto') throw new Error(`--daemon: expected auto, src or dist\n${USAGE}`);
-        o.daemonEntry = v;
+      case '--daemon':
+        o.daemonEntry = daemonEntryFlag(next(), USAGE);
         break;
-      }
       case '--cpu-prof':
         o.cpuProfDir = path.resolve(next() ?? 'bench/profiles');
         break;
