@@ -6,7 +6,7 @@ import { FaasError } from '../errors.js';
 import type { ExecutionObserver } from './events.js';
 import { cpuCores, entryFile, memoryBytes, type FunctionRecord } from '../model/function-model.js';
 import type { DeployTarget, ExecutionApi, InstanceCounts, InstanceInfo, InstanceState, InstanceUsageReport } from './api.js';
-import type { Driver, DriverHealth, ExecutionMode, ExitInfo, RuntimeName } from './driver.js';
+import type { Driver, DriverHealth, ExecutionMode, RuntimeName } from './driver.js';
 import { CapacityGate } from './pool/capacity.js';
 import { FunctionPool, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool/pool.js';
 import type { InvokeRequest } from './protocol/shim-channel.js';
@@ -21,7 +21,6 @@ export interface ManagerOptions {
   /** Why a mode has no driver (shown in /health and deploy errors). */
   unavailable?: Map<ExecutionMode, string>;
   logger: Logger;
-  onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void;
   observer?: ExecutionObserver;
 }
 
@@ -131,10 +130,6 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
     return Promise.all(jobs);
   }
 
-  modeOf(name: string): ExecutionMode | null {
-    return this.pools.get(name)?.mode ?? null;
-  }
-
   listInstances(): InstanceInfo[] {
     const now = Date.now();
     const out: InstanceInfo[] = [];
@@ -210,7 +205,6 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
       logger: this.opts.logger,
       coldStartTimeoutMs: this.opts.config.system.cold_start_timeout * 1000,
       queueLimit: Math.max(64, pf.maxInstances * 64),
-      onInstanceGone: (_inst, exit) => this.opts.onInstanceGone?.(rec.name, mode, exit),
     });
     this.pools.set(rec.name, { pool, mode, timeoutMs: pf.timeoutMs });
     pool.ensureMinimum();

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
 import type { ExecutionObserver } from './events.js';
-import type { Driver, DriverBuild, DriverFactory, DriverOptions, ExecutionMode, ExitInfo, RuntimeName } from './driver.js';
+import type { Driver, DriverBuild, DriverFactory, DriverOptions, ExecutionMode, RuntimeName } from './driver.js';
 import { BUILTIN_DRIVERS } from './drivers/index.js';
 import { resolveInterpreter } from './drivers/process/launcher.js';
 import { ExecutionManager } from './manager.js';
@@ -37,7 +37,6 @@ export interface ExecutionSetup {
 }
 
 export interface ExecutionOptions extends DriverOptions {
-  onInstanceGone?: (fn: string, mode: ExecutionMode, exit: ExitInfo) => void;
   observer?: ExecutionObserver;
   /** Drivers beyond the built-in ones (a test's in-process driver). */
   drivers?: readonly DriverFactory[];
@@ -92,7 +91,6 @@ export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks
       drivers,
       unavailable,
       logger,
-      ...(hooks.onInstanceGone ? { onInstanceGone: hooks.onInstanceGone } : {}),
       ...(hooks.observer ? { observer: hooks.observer } : {}),
     });
     const watchLateDrivers = (onAttached: (mode: ExecutionMode) => Promise<void>) => {

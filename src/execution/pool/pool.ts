@@ -63,7 +63,6 @@ export interface PoolOptions {
   /** Bound on how long a request may wait for an instance, and an instance may take to start. */
   coldStartTimeoutMs: number;
   queueLimit: number;
-  onInstanceGone?: (inst: PoolInstance, exit: ExitInfo) => void;
 }
 
 interface Waiter {
@@ -535,7 +534,6 @@ export class FunctionPool {
     if (!expected || exit.reason !== 'stopped') {
       this.opts.logger.info({ function: this.fn.name, instance: inst.id, reason: exit.reason, code: exit.code, signal: exit.signal }, 'instance exited');
     }
-    this.opts.onInstanceGone?.(inst, exit);
     // Release what the instance held (cgroup, directory, container) and replace it.
     if (inst.running) void this.stopRunning(inst.running);
     this.ensureMinimum();
