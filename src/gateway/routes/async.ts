@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest } from '../../errors.js';
 import type { Job, JobStatus } from '../../jobs/job-store.js';
 import type { AppDeps } from '../deps.js';
-import { EMPTY_BODY, forwardedHeaders } from './forwarded.js';
+import { EMPTY_BODY, acceptRawBodies, forwardedHeaders } from './forwarded.js';
 
 const STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
@@ -66,9 +66,7 @@ interface AsyncParams {
 }
 
 export async function asyncRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  // Bodies are opaque bytes, as on /invoke.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  acceptRawBodies(app);
   const jobs = deps.jobs;
 
   const enqueue = async (req: FastifyRequest<{ Params: AsyncParams }>, reply: FastifyReply) => {

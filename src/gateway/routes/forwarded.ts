@@ -1,5 +1,5 @@
 // What of an HTTP request reaches a function, for /invoke and /async alike.
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 // Never forwarded to a function: the caller's credentials, and hop-by-hop headers.
 const DROP_REQUEST = new Set(['authorization', 'proxy-authorization', 'connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer']);
@@ -14,4 +14,10 @@ export function forwardedHeaders(req: FastifyRequest): Record<string, string> {
     headers[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   return headers;
+}
+
+/** Function bodies are opaque bytes: no parsing in the gateway, any content type (this route scope only). */
+export function acceptRawBodies(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FaasError } from '../../errors.js';
 import type { InvokeOutcome } from '../../execution/api.js';
 import type { AppDeps } from '../deps.js';
-import { EMPTY_BODY, forwardedHeaders } from './forwarded.js';
+import { EMPTY_BODY, acceptRawBodies, forwardedHeaders } from './forwarded.js';
 
 // Never taken from a function's answer: framing is the gateway's job, and x-faas-* are ours.
 const DROP_RESPONSE = /^(content-length|transfer-encoding|connection|keep-alive|upgrade|trailer|x-faas-.*)$/i;
@@ -14,9 +14,7 @@ interface InvokeParams {
 }
 
 export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
-  // Function bodies are opaque bytes: no JSON parsing in the gateway, any content type.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  acceptRawBodies(app);
   const exec = deps.execution;
 
   const handler = async (req: FastifyRequest<{ Params: InvokeParams }>, reply: FastifyReply) => {
