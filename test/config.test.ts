@@ -102,7 +102,9 @@ describe('configuration', () => {
     fs.writeFileSync(file, 'functions:\n  hello:\n    runtime: node20\n    path: ./fns/hello\n    timeout: 5\n');
     const c = loadConfig({ file, env: {} });
     expect(c.declared).toHaveLength(1);
-    expect(c.declared[0]).toMatchObject({ name: 'hello', runtime: 'node', code: 'exports.handler = async () => 1' });
+    expect(c.declared[0]).toMatchObject({ name: 'hello', runtime: 'node' });
+    expect(Object.keys(c.declared[0]!.files)).toEqual(['index.js']);
+    expect(c.declared[0]!.files['index.js']!.toString()).toBe('exports.handler = async () => 1');
     expect(c.declared[0]!.config.timeout).toBe(5);
   });
 

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, isMap, isSeq, isScalar, parseDocument, type Document, type Node } from 'yaml';
 import { FaasError } from '../errors.js';
-import { defaultConfig, entryFile, mergeConfig, normaliseRuntime, validateCode, validateHandler, type FunctionConfig } from '../model/function-model.js';
+import { defaultConfig, mergeConfig, normaliseRuntime, validateCode, validateHandler, type FunctionConfig } from '../model/function-model.js';
+import { FileSetBuilder, defaultEntryFile, entryPoint, type FunctionFiles } from '../model/function-files.js';
 import { configShapeProblem, parseDuration, problemError } from '../model/function-schema.js';
 import type { RuntimeName } from '../model/runtime.js';
 import { DEMO_KEYS, MODE_PATTERN, configFileSchema, defaultSystem, type ApiKeyConfig, type FaasConfig, type LogLevel, type SystemConfig } from './schema.js';
@@ -15,7 +16,8 @@ export interface DeclaredFunctionSpec {
   name: string;
   runtime: RuntimeName;
   handler: string | null;
-  code: string;
+  /** Every file of the function (one, for `code:` or a file `path:`). */
+  files: FunctionFiles;
   config: FunctionConfig;
 }
 
@@ -145,18 +147,56 @@ function normaliseHostRule(entry: string): string | null {
   return HOST_NAME_RE.test(name) && !/(^|\.)[0-9]+$/.test(name) ? name : null;
 }
 
-function readDeclaredCode(name: string, decl: Record<string, unknown>, runtime: RuntimeName, baseDir: string, where: (k: string) => never): string {
+/** Directories a declared function's directory may hold that are not part of it. */
+const SKIPPED_DIRS = new Set(['.git', 'node_modules', '__pycache__', '.deps']);
+
+/**
+ * A declared function's files: `code:` (the entry file's text), or `path:` to one file (the
+ * entry file) or to a directory (every file in it, checked as an upload is).
+ */
+export function readDeclaredFiles(
+  name: string,
+  decl: Record<string, unknown>,
+  runtime: RuntimeName,
+  handler: string | null,
+  baseDir: string,
+  maxBytes: number,
+  where: (k: string) => never,
+): FunctionFiles {
   const hasCode = typeof decl.code === 'string';
   const hasPath = typeof decl.path === 'string';
   if (hasCode === hasPath) where(hasCode ? 'path' : 'code');
-  if (hasCode) return decl.code as string;
-  const p = path.resolve(baseDir, decl.path as string);
-  let file = p;
+  const field = `functions.${name}.${hasCode ? 'code' : 'path'}`;
+  const single = (text: string) => {
+    const set = new FileSetBuilder(maxBytes, field);
+    set.add(defaultEntryFile(runtime, handler), Buffer.from(validateCode(text, field), 'utf8'));
+    return set.build();
+  };
+  if (hasCode) return single(decl.code as string);
+  const root = path.resolve(baseDir, decl.path as string);
+  let current = root;
   try {
-    if (fs.statSync(p).isDirectory()) file = path.join(p, entryFile(runtime));
-    return fs.readFileSync(file, 'utf8');
+    if (!fs.statSync(root).isDirectory()) return single(fs.readFileSync(root, 'utf8'));
+    const set = new FileSetBuilder(maxBytes, field);
+    const walk = (dir: string, rel: string) => {
+      for (const ent of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+        current = path.join(dir, ent.name);
+        const relPath = rel ? `${rel}/${ent.name}` : ent.name;
+        // A link is followed to a file (the operator's own tree); never to a directory (loops).
+        const isDir = ent.isDirectory() || (ent.isSymbolicLink() && fs.statSync(current).isDirectory());
+        if (isDir) {
+          if (ent.isSymbolicLink()) throw new ConfigError(`${field}: ${current} is a link to a directory; link files, not directories`);
+          if (!SKIPPED_DIRS.has(ent.name)) walk(current, relPath);
+        } else set.add(relPath, fs.readFileSync(current));
+      }
+    };
+    walk(root, '');
+    const files = set.build();
+    entryPoint(runtime, handler, Object.keys(files), field);
+    return files;
   } catch (e) {
-    throw new ConfigError(`functions.${name}.path: cannot read ${file}: ${(e as Error).message}`);
+    if (e instanceof ConfigError || e instanceof FaasError) throw e;
+    throw new ConfigError(`${field}: cannot read ${current}: ${(e as Error).message}`);
   }
 }
 
@@ -280,14 +320,14 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     try {
       const runtime = normaliseRuntime(decl.runtime as string | undefined, `functions.${name}.runtime`);
       const handler = validateHandler(decl.handler, `functions.${name}.handler`);
-      const code = validateCode(readDeclaredCode(name, decl, runtime, baseDir, where), `functions.${name}.code`);
+      const files = readDeclaredFiles(name, decl, runtime, handler, baseDir, system.max_code_size, where);
       const { runtime: _r, handler: _h, code: _c, path: _p, ...configPart } = decl;
       const problem = configShapeProblem(configPart);
       if (problem) throw problemError(`functions.${name}`, problem);
       const config = mergeConfig(defaultConfig(system.default_mode), configPart, `functions.${name}`);
-      declared.push({ name, runtime, handler, code, config });
+      declared.push({ name, runtime, handler, files, config });
     } catch (e) {
-      if (e instanceof FaasError && e.code === 'BAD_REQUEST') {
+      if (e instanceof FaasError && (e.code === 'BAD_REQUEST' || e.code === 'PAYLOAD_TOO_LARGE')) {
         const field = String(e.details.field ?? '');
         const segs = field.split(/[.[\]]/).filter(Boolean);
         const line = doc ? lineOf(doc, lc, segs) : null;
@@ -354,7 +394,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
 }
 
 function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+  // File contents (Buffers) cannot be frozen; nothing holds on to them to change them either.
+  if (o && typeof o === 'object' && !Object.isFrozen(o) && !ArrayBuffer.isView(o)) {
     Object.freeze(o);
     for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
   }

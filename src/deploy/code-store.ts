@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { RuntimeName } from '../model/runtime.js';
-import { entryFile } from '../model/function-model.js';
+import type { FunctionFiles } from '../model/function-files.js';
 
 export type PrepareHook = (dir: string) => Promise<void>;
 
@@ -38,14 +38,19 @@ export class CodeStore {
   }
 
   /** Write the version's directory atomically; `prepare` runs inside the temp dir first. */
-  async write(name: string, version: number, runtime: RuntimeName, code: string, prepare?: PrepareHook): Promise<string> {
+  async write(name: string, version: number, runtime: RuntimeName, files: FunctionFiles, prepare?: PrepareHook): Promise<string> {
     const fnDir = this.functionDir(name);
     await fs.mkdir(fnDir, { recursive: true, mode: 0o711 });
     const tmp = path.join(fnDir, `.tmp-v${version}-${crypto.randomBytes(4).toString('hex')}`);
     await fs.mkdir(tmp, { mode: 0o755 });
     try {
-      await fs.writeFile(path.join(tmp, entryFile(runtime)), code, { mode: 0o644 });
-      if (runtime === 'node') {
+      // Paths were checked when the files came in (model/function-files.ts): relative, no "..".
+      for (const [rel, content] of Object.entries(files)) {
+        const file = path.join(tmp, rel);
+        await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
+        await fs.writeFile(file, content, { mode: 0o644 });
+      }
+      if (runtime === 'node' && !files['package.json']) {
         // Pin CommonJS whatever package.json a host directory above might declare.
         await fs.writeFile(path.join(tmp, 'package.json'), `${JSON.stringify({ name: `faas-fn-${name}`, private: true, type: 'commonjs' })}\n`, { mode: 0o644 });
       }

@@ -3,14 +3,18 @@
 // installed), then hand it to the registry and, last, to the pools. Order matters for
 // "nothing lost": a failed deploy leaves the previous version serving and no half-made
 // function behind. Reads of the registry go through here too, so the gateway has one door.
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
+import { writeArchive } from './archive.js';
 import { FaasError, badRequest } from '../errors.js';
 import type { DeclaredFunctionSpec } from '../config/load.js';
 import type { ExecutionMode } from '../model/runtime.js';
 import type { DeployTarget } from '../execution/api.js';
 import type { CodeStore } from './code-store.js';
 import type { DependencyInstaller } from './dependencies.js';
-import { defaultConfig, mergeConfig, normaliseRuntime, validateCode, validateHandler, validateName, type FunctionRecord, entryFile } from '../model/function-model.js';
+import { defaultConfig, mergeConfig, normaliseRuntime, validateCode, validateHandler, validateName, type FunctionRecord, functionEntry } from '../model/function-model.js';
+import { type FunctionFiles, declaredDependencies, defaultEntryFile, entryPoint, filesDigest, filesFromJson } from '../model/function-files.js';
+import type { RuntimeName } from '../model/runtime.js';
 import type { RegistryStore } from '../registry/store.js';
 
 export interface DeployerOptions {
@@ -45,6 +49,12 @@ export class Deployer {
     return this.opts.store.list();
   }
 
+  /** The live version's files as a .tar.gz stream (GET /functions/:name/code). */
+  archive(name: string): { version: number; stream: Readable } {
+    const rec = this.get(name);
+    return { version: rec.version, stream: writeArchive(this.codeDir(rec), Object.keys(rec.files)) };
+  }
+
   healthy(): boolean {
     return this.opts.store.healthy();
   }
@@ -67,37 +77,42 @@ export class Deployer {
     return this.opts.code.versionDir(rec.name, rec.version);
   }
 
-  async create(input: Record<string, unknown>, source: 'api' | 'yaml' = 'api'): Promise<FunctionRecord> {
+  /**
+   * `input` is the API's JSON (name, code and/or files, runtime, handler, config); `uploaded`,
+   * the files of a .tar.gz upload or a declared directory, already checked.
+   */
+  async create(input: Record<string, unknown>, source: 'api' | 'yaml' = 'api', uploaded?: FunctionFiles): Promise<FunctionRecord> {
     const name = validateName(input.name);
     return this.serial(name, async () => {
-      const code = this.checkCode(input.code);
       const runtime = normaliseRuntime(input.runtime as string | undefined);
       const handler = validateHandler(input.handler);
+      const files = this.assembleFiles(runtime, handler, input, uploaded, null);
       const config = mergeConfig(defaultConfig(this.opts.defaultMode), input.config);
       if (this.opts.store.get(name)) {
         throw new FaasError('FUNCTION_EXISTS', `function "${name}" already exists: use PUT /functions/${name} to update it`, { details: { field: 'name' } });
       }
       const now = new Date().toISOString();
-      const rec: FunctionRecord = { name, runtime, handler, code, config, version: 1, source, created_at: now, updated_at: now };
+      const rec: FunctionRecord = { name, runtime, handler, code: entryText(runtime, handler, files), files, config, version: 1, source, created_at: now, updated_at: now };
       await this.commit(rec, () => this.opts.store.insert(rec));
       return rec;
     });
   }
 
-  /** Partial update: any of code, runtime, handler, config (merged over the current config). */
-  async update(name: string, patch: Record<string, unknown>, source: 'api' | 'yaml' = 'api'): Promise<FunctionRecord> {
+  /** Partial update: any of code, files, runtime, handler, config (merged over the current config). */
+  async update(name: string, patch: Record<string, unknown>, source: 'api' | 'yaml' = 'api', uploaded?: FunctionFiles): Promise<FunctionRecord> {
     return this.serial(name, async () => {
       const cur = this.get(name);
       if (patch.name !== undefined && patch.name !== name) {
         throw badRequest('name', `name cannot be changed (the URL names "${name}"); create a new function instead`);
       }
-      const code = patch.code === undefined ? cur.code : this.checkCode(patch.code);
       const runtime = patch.runtime === undefined ? cur.runtime : normaliseRuntime(patch.runtime as string);
       const handler = patch.handler === undefined ? cur.handler : validateHandler(patch.handler);
+      const files = this.assembleFiles(runtime, handler, patch, uploaded, cur);
       const config = mergeConfig(cur.config, patch.config);
       const rec: FunctionRecord = {
         ...cur,
-        code,
+        code: entryText(runtime, handler, files),
+        files,
         runtime,
         handler,
         config,
@@ -108,6 +123,41 @@ export class Deployer {
       await this.commit(rec, () => this.opts.store.update(rec, cur.version));
       return rec;
     });
+  }
+
+  /**
+   * The files of the new version: the uploaded ones, or the JSON `files` map, or (on update)
+   * the current ones; then `code`, if given, is the entry file's new text. A single-file
+   * function whose runtime or handler changes keeps its one file under the new entry name.
+   */
+  private assembleFiles(runtime: RuntimeName, handler: string | null, input: Record<string, unknown>, uploaded: FunctionFiles | undefined, cur: FunctionRecord | null): FunctionFiles {
+    const max = this.opts.maxCodeSize;
+    let files: FunctionFiles;
+    if (uploaded) files = uploaded;
+    else if (input.files !== undefined) files = filesFromJson(input.files, max);
+    else if (cur && !(Object.keys(cur.files).length === 1 && (cur.runtime !== runtime || cur.handler !== handler))) files = cur.files;
+    else files = Object.create(null) as FunctionFiles;
+    let code = input.code === undefined ? undefined : this.checkCode(input.code);
+    if (code === undefined && Object.keys(files).length === 0) {
+      if (!cur) throw badRequest('code', 'code (the source text) or files (path -> text) is required');
+      code = cur.code; // a single-file function moved to another runtime or entry name
+    }
+    if (code !== undefined) {
+      let file: string;
+      try {
+        file = entryPoint(runtime, handler, Object.keys(files)).file;
+      } catch {
+        file = defaultEntryFile(runtime, handler);
+      }
+      files = { ...files, [file]: Buffer.from(code, 'utf8') };
+      const total = Object.values(files).reduce((n, b) => n + b.length, 0);
+      if (total > max) {
+        throw new FaasError('PAYLOAD_TOO_LARGE', `the function's files add up to ${total} bytes, over the limit of ${max} (system.max_code_size)`, { details: { field: 'code', limit: max } });
+      }
+    }
+    entryPoint(runtime, handler, Object.keys(files));
+    declaredDependencies(runtime, files); // a bad requirements.txt / package.json is a 400 now, not a failed install
+    return files;
   }
 
   async delete(name: string): Promise<void> {
@@ -127,13 +177,19 @@ export class Deployer {
     await this.opts.code.init();
     for (const d of declared) {
       const cur = this.opts.store.get(d.name);
-      const input = { name: d.name, code: d.code, runtime: d.runtime, handler: d.handler, config: d.config };
+      const input = { name: d.name, runtime: d.runtime, handler: d.handler, config: d.config };
       if (!cur) {
-        await this.create(input, 'yaml');
+        await this.create(input, 'yaml', d.files);
         this.opts.logger.info({ function: d.name }, 'declared function created from config');
-      } else if (cur.code !== d.code || cur.runtime !== d.runtime || cur.handler !== d.handler || JSON.stringify(cur.config) !== JSON.stringify(d.config) || cur.source !== 'yaml') {
+      } else if (
+        filesDigest(cur.files) !== filesDigest(d.files) ||
+        cur.runtime !== d.runtime ||
+        cur.handler !== d.handler ||
+        JSON.stringify(cur.config) !== JSON.stringify(d.config) ||
+        cur.source !== 'yaml'
+      ) {
         const { name: _n, ...patch } = input;
-        await this.update(d.name, { ...patch, config: d.config }, 'yaml');
+        await this.update(d.name, patch, 'yaml', d.files);
         this.opts.logger.info({ function: d.name }, 'declared function updated from config');
       }
     }
@@ -141,7 +197,7 @@ export class Deployer {
       if (!(await this.opts.code.exists(rec.name, rec.version))) {
         this.opts.logger.warn({ function: rec.name, version: rec.version }, 'code directory missing, rebuilding it from the registry');
         // Not checked again: that version was accepted once already.
-        await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.code, (dir) => this.installDependencies(rec, dir));
+        await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.files, (dir) => this.installDependencies(rec, dir));
       }
     }
   }
@@ -158,7 +214,8 @@ export class Deployer {
   }
 
   private async installDependencies(rec: FunctionRecord, dir: string): Promise<void> {
-    if (rec.config.dependencies.length > 0) await this.opts.installer.install(rec.runtime, rec.config.dependencies, dir);
+    const deps = [...rec.config.dependencies, ...declaredDependencies(rec.runtime, rec.files)];
+    if (deps.length > 0) await this.opts.installer.install(rec.runtime, deps, dir);
   }
 
   /** Prepare a ready version, write its row (`write`), then hand it to the pools. */
@@ -166,8 +223,9 @@ export class Deployer {
     const target = this.opts.target;
     await target.prepare(rec.config.execution_mode, rec.runtime);
     // Checked before its dependencies are installed: fail fast.
-    const dir = await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.code, async (tmp) => {
-      await target.checkCode(rec.runtime, tmp, entryFile(rec.runtime), rec.handler);
+    const entry = functionEntry(rec);
+    const dir = await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.files, async (tmp) => {
+      await target.checkCode(rec.runtime, tmp, entry.file, entry.handler);
       await this.installDependencies(rec, tmp);
     });
     try {
@@ -192,4 +250,9 @@ export class Deployer {
     });
     return next;
   }
+}
+
+/** The entry file's text: what `code` shows for the function. */
+function entryText(runtime: RuntimeName, handler: string | null, files: FunctionFiles): string {
+  return files[entryPoint(runtime, handler, Object.keys(files)).file]!.toString('utf8');
 }

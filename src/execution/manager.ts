@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
 import type { ExecutionObserver } from './events.js';
-import { cpuCores, entryFile, memoryBytes, type FunctionRecord } from '../model/function-model.js';
+import { cpuCores, functionEntry, memoryBytes, type FunctionRecord } from '../model/function-model.js';
+import { declaredDependencies } from '../model/function-files.js';
 import type { DeployTarget, ExecutionApi, InstanceCounts, InstanceInfo, InstanceState, InstanceUsageReport } from './api.js';
 import type { Driver, DriverHealth, ExecutionMode, RuntimeName } from './driver.js';
 import { CapacityGate } from './pool/capacity.js';
@@ -279,6 +280,8 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
 
   private poolFunction(rec: FunctionRecord, codeDir: string): PoolFunction {
     const c = rec.config;
+    const entry = functionEntry(rec);
+    const installs = c.dependencies.length > 0 || declaredDependencies(rec.runtime, rec.files).length > 0;
     return {
       name: rec.name,
       version: rec.version,
@@ -293,15 +296,15 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
         version: rec.version,
         runtime: rec.runtime,
         codeDir,
-        file: entryFile(rec.runtime),
-        ...(rec.handler ? { handler: rec.handler } : {}),
+        file: entry.file,
+        ...(entry.handler ? { handler: entry.handler } : {}),
         environment: c.environment,
         memoryBytes: memoryBytes(c),
         cpus: cpuCores(c),
         pidsLimit: PIDS_LIMIT,
         network: c.network,
         // A generic instance has no dependencies directory (a driver may refuse more: see its start()).
-        prewarmable: c.dependencies.length === 0,
+        prewarmable: !installs,
       }),
     };
   }

@@ -2,31 +2,28 @@
 // The config's fields are validated by function-schema.ts, at the edges (API, YAML, registry).
 import { badRequest } from '../errors.js';
 import type { ExecutionMode, RuntimeName } from './runtime.js';
+import { type EntryPoint, type FunctionFiles, entryPoint } from './function-files.js';
 import { instanceBoundsProblem, parseCpu, parseMemory, problemError, type FunctionConfig } from './function-schema.js';
 
 export type { FunctionConfig };
+export { validateHandler } from './function-files.js';
 
 export const FUNCTION_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export interface FunctionRecord {
   name: string;
   runtime: RuntimeName;
+  /** "handle", or "file.function" naming the entry file (see function-files.ts). */
   handler: string | null;
+  /** The entry file's text (the whole function when it is a single file). */
   code: string;
+  /** Every file of the function, the entry file included. */
+  files: FunctionFiles;
   config: FunctionConfig;
   version: number;
   source: 'api' | 'yaml';
   created_at: string;
   updated_at: string;
-}
-
-/** What a caller may send: everything optional but name and code. */
-export interface FunctionInput {
-  name: string;
-  code: string;
-  runtime?: string;
-  handler?: string | null;
-  config?: Partial<FunctionConfig>;
 }
 
 const PYTHON_ALIASES = /^(python|python3|python3\.\d{1,2}|py|py3)$/;
@@ -78,14 +75,6 @@ export function validateName(name: unknown, field = 'name'): string {
   return name;
 }
 
-export function validateHandler(handler: unknown, field = 'handler'): string | null {
-  if (handler === undefined || handler === null) return null;
-  if (typeof handler !== 'string' || !/^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/.test(handler)) {
-    throw badRequest(field, `${field} must be an identifier such as "handle", got ${JSON.stringify(handler)}`);
-  }
-  return handler;
-}
-
 export function validateCode(code: unknown, field = 'code'): string {
   if (typeof code !== 'string' || code.trim().length === 0) {
     throw badRequest(field, `${field} must be a non-empty string of source code`);
@@ -93,8 +82,9 @@ export function validateCode(code: unknown, field = 'code'): string {
   return code;
 }
 
-export function entryFile(runtime: RuntimeName): string {
-  return runtime === 'python' ? 'main.py' : 'index.js';
+/** The file and function a function's instances load. */
+export function functionEntry(rec: Pick<FunctionRecord, 'runtime' | 'handler' | 'files'>): EntryPoint {
+  return entryPoint(rec.runtime, rec.handler, Object.keys(rec.files));
 }
 
 export function memoryBytes(config: FunctionConfig): number {

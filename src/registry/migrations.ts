@@ -79,6 +79,9 @@ const MIGRATIONS: readonly string[] = [
      UPDATE job_counts SET n = n - 1 WHERE function = OLD.function AND status = OLD.status;
      INSERT INTO job_counts VALUES (NEW.function, NEW.status, 1) ON CONFLICT DO UPDATE SET n = n + 1;
    END`,
+  // 6: multi-file functions: every file of the live version, as JSON {path: base64}. NULL on
+  // rows written before: those functions are their one entry file, the `code` column.
+  `ALTER TABLE functions ADD COLUMN files TEXT`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -7,12 +7,14 @@ import type { RuntimeName } from '../model/runtime.js';
 import type { FunctionConfig, FunctionRecord } from '../model/function-model.js';
 import { configShapeProblem, fieldName, instanceBoundsProblem } from '../model/function-schema.js';
 import { migrate } from './migrations.js';
+import { defaultEntryFile, type FunctionFiles } from '../model/function-files.js';
 
 interface Row {
   name: string;
   runtime: string;
   handler: string | null;
   code: string;
+  files: string | null;
   config: string;
   version: number;
   source: string;
@@ -42,12 +44,28 @@ function toRecord(r: Row): FunctionRecord {
     runtime: r.runtime as RuntimeName,
     handler: r.handler,
     code: r.code,
+    files: r.files === null ? { [defaultEntryFile(r.runtime as RuntimeName, r.handler)]: Buffer.from(r.code, 'utf8') } : decodeFiles(r.files),
     config,
     version: r.version,
     source: r.source as 'api' | 'yaml',
     created_at: r.created_at,
     updated_at: r.updated_at,
   };
+}
+
+function encodeFiles(files: FunctionFiles): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(files).map(([p, b]) => [p, b.toString('base64')])));
+}
+
+function decodeFiles(json: string): FunctionFiles {
+  const out = Object.create(null) as FunctionFiles;
+  for (const [p, b64] of Object.entries(JSON.parse(json) as Record<string, string>)) out[p] = Buffer.from(b64, 'base64');
+  return out;
+}
+
+/** A record as the statements bind it. */
+function toRow(rec: FunctionRecord): Row {
+  return { ...rec, files: encodeFiles(rec.files), config: JSON.stringify(rec.config) };
 }
 
 export class RegistryStore {
@@ -81,11 +99,11 @@ export class RegistryStore {
       get: this.db.prepare<[string], Row>('SELECT * FROM functions WHERE name = ?'),
       list: this.db.prepare<[], Row>('SELECT * FROM functions ORDER BY name'),
       insert: this.db.prepare(
-        `INSERT INTO functions (name, runtime, handler, code, config, version, source, created_at, updated_at)
-         VALUES (@name, @runtime, @handler, @code, @config, @version, @source, @created_at, @updated_at)`,
+        `INSERT INTO functions (name, runtime, handler, code, files, config, version, source, created_at, updated_at)
+         VALUES (@name, @runtime, @handler, @code, @files, @config, @version, @source, @created_at, @updated_at)`,
       ),
       update: this.db.prepare(
-        `UPDATE functions SET runtime = @runtime, handler = @handler, code = @code, config = @config,
+        `UPDATE functions SET runtime = @runtime, handler = @handler, code = @code, files = @files, config = @config,
            version = @version, source = @source, updated_at = @updated_at WHERE name = @name AND version = @prev_version`,
       ),
       delete: this.db.prepare<[string]>('DELETE FROM functions WHERE name = ?'),
@@ -121,7 +139,7 @@ export class RegistryStore {
 
   insert(rec: FunctionRecord): void {
     try {
-      this.stmts.insert.run({ ...rec, config: JSON.stringify(rec.config) });
+      this.stmts.insert.run(toRow(rec));
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new FaasError('FUNCTION_EXISTS', `function "${rec.name}" already exists: use PUT /functions/${rec.name} to update it`, {
@@ -134,7 +152,7 @@ export class RegistryStore {
 
   /** Optimistic update: fails with 409 if someone else updated the row in between. */
   update(rec: FunctionRecord, prevVersion: number): void {
-    const r = this.stmts.update.run({ ...rec, config: JSON.stringify(rec.config), prev_version: prevVersion });
+    const r = this.stmts.update.run({ ...toRow(rec), prev_version: prevVersion });
     if (r.changes !== 1) {
       throw new FaasError('FUNCTION_EXISTS', `function "${rec.name}" was changed concurrently; retry the update`);
     }

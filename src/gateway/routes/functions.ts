@@ -1,6 +1,10 @@
-// /functions: create, list, read, update, delete. Bodies are JSON only (415 otherwise);
-// shape is checked by schema here (`config` by model/function-schema.ts), meaning by the registry.
-import type { FastifyInstance } from 'fastify';
+// /functions: create, list, read, update, delete, download. Bodies are JSON, or a .tar.gz of the
+// function's files with the rest of the request in the X-Faas-Function header (415 otherwise);
+// shape is checked by schema here (`config` by model/function-schema.ts), meaning by the deployer.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { readArchive } from '../../deploy/archive.js';
+import { badRequest } from '../../errors.js';
+import { type FunctionFiles, fileList, filesDigest } from '../../model/function-files.js';
 import type { FunctionRecord } from '../../model/function-model.js';
 import { FUNCTION_CONFIG_SCHEMA_ID, compileWithFunctionSchema } from '../../model/function-schema.js';
 import type { AppDeps } from '../deps.js';
@@ -14,13 +18,19 @@ const nameParams = {
 const bodyProps = {
   name: { type: 'string' },
   code: { type: 'string' },
+  files: { type: 'object', additionalProperties: { type: 'string' } },
   runtime: { type: 'string' },
   handler: { type: ['string', 'null'] },
   config: { $ref: FUNCTION_CONFIG_SCHEMA_ID },
 } as const;
 
-const createBody = { type: 'object', required: ['name', 'code'], additionalProperties: false, properties: bodyProps } as const;
-const updateBody = { type: 'object', additionalProperties: false, minProperties: 1, properties: bodyProps } as const;
+const createBody = { type: 'object', required: ['name'], additionalProperties: false, properties: bodyProps } as const;
+
+/** Content types of an archive upload. */
+const ARCHIVE_TYPES = ['application/gzip', 'application/x-gzip', 'application/x-tar', 'application/x-compressed-tar'];
+/** Where an archive upload's JSON (name, runtime, handler, config) travels. */
+const META_HEADER = 'x-faas-function';
+const updateBody = { type: 'object', additionalProperties: false, properties: bodyProps } as const;
 
 export function summary(rec: FunctionRecord) {
   return {
@@ -42,9 +52,33 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
   // The function schema's Ajv: it knows the config schema, its formats, and says what it expects.
   app.setValidatorCompiler(compileWithFunctionSchema);
 
+  // An archive upload: its files are read (and checked) before validation, and its JSON from
+  // the header becomes the body, so both ways of deploying meet the same schema and deployer.
+  app.addContentTypeParser(ARCHIVE_TYPES, { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+  const uploads = new WeakMap<FastifyRequest, FunctionFiles>();
+  app.addHook('preValidation', async (req) => {
+    if (!Buffer.isBuffer(req.body)) return;
+    const files = await readArchive(req.body, deps.config.system.max_code_size);
+    const raw = req.headers[META_HEADER];
+    let meta: unknown = {};
+    if (raw !== undefined) {
+      try {
+        meta = JSON.parse(String(raw));
+      } catch (e) {
+        throw badRequest(META_HEADER, `the ${META_HEADER} header must be JSON such as {"name":"hello","runtime":"python"}: ${(e as Error).message}`);
+      }
+      if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw badRequest(META_HEADER, `the ${META_HEADER} header must be a JSON object`);
+      if ('code' in meta || 'files' in meta) throw badRequest(META_HEADER, `the ${META_HEADER} header cannot carry code or files: they are the archive`);
+    }
+    uploads.set(req, files);
+    req.body = meta;
+  });
+
   const details = (rec: FunctionRecord) => ({
     ...summary(rec),
     code: rec.code,
+    files: fileList(rec.files),
+    digest: filesDigest(rec.files),
     config: rec.config,
     instances: deps.execution.instanceCounts(rec.name),
   });
@@ -55,7 +89,7 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
   });
 
   app.post<{ Body: Record<string, unknown> }>('/functions', { config: { scope: 'manage' }, bodyLimit, schema: { body: createBody } }, async (req, reply) => {
-    const rec = await deps.functions.create(req.body);
+    const rec = await deps.functions.create(req.body, 'api', uploads.get(req));
     reply.code(201).header('Location', `/functions/${rec.name}`);
     return details(rec);
   });
@@ -64,11 +98,19 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
     return details(deps.functions.get(req.params.name));
   });
 
+  app.get<{ Params: { name: string } }>('/functions/:name/code', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req, reply) => {
+    const { version, stream } = deps.functions.archive(req.params.name);
+    reply.type('application/gzip').header('content-disposition', `attachment; filename="${req.params.name}-v${version}.tar.gz"`);
+    return reply.send(stream);
+  });
+
   app.put<{ Params: { name: string }; Body: Record<string, unknown> }>(
     '/functions/:name',
     { config: { scope: 'manage' }, bodyLimit, schema: { params: nameParams, body: updateBody } },
     async (req) => {
-      return details(await deps.functions.update(req.params.name, req.body));
+      const files = uploads.get(req);
+      if (!files && Object.keys(req.body).length === 0) throw badRequest('body', 'body must NOT have fewer than 1 properties: send code, files, runtime, handler or config');
+      return details(await deps.functions.update(req.params.name, req.body, 'api', files));
     },
   );
 
