@@ -17,6 +17,9 @@ export type ErrorCode =
   | 'ASYNC_QUEUE_FULL'
   | 'JOB_NOT_FOUND'
   | 'JOB_CONFLICT'
+  | 'SECRET_NOT_FOUND'
+  | 'SECRET_EXISTS'
+  | 'SECRET_IN_USE'
   | 'FUNCTION_ERROR'
   | 'INSTANCE_CRASHED'
   | 'OUT_OF_MEMORY'
@@ -53,6 +56,9 @@ export const ERROR_INFO: Readonly<Record<ErrorCode, ErrorInfo>> = Object.freeze(
   ASYNC_QUEUE_FULL: { status: 429, name: 'AsyncQueueFull' },
   JOB_NOT_FOUND: { status: 404, name: 'InvocationNotFound' },
   JOB_CONFLICT: { status: 409, name: 'InvocationConflict' },
+  SECRET_NOT_FOUND: { status: 404, name: 'SecretNotFound' },
+  SECRET_EXISTS: { status: 409, name: 'SecretExists' },
+  SECRET_IN_USE: { status: 409, name: 'SecretInUse' },
   FUNCTION_ERROR: { status: 500, name: 'FunctionError' },
   INSTANCE_CRASHED: { status: 502, name: 'InstanceCrashed' },
   OUT_OF_MEMORY: { status: 502, name: 'OutOfMemory' },

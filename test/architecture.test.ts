@@ -18,6 +18,7 @@ const LAYERS: Array<[prefix: string, rank: number]> = [
   ['system/', 70],
   ['deploy/', 60],
   ['jobs/', 58],
+  ['secrets/', 55],
   ['observability/', 50],
   ['registry/', 40],
   ['execution/setup.ts', 49],

@@ -255,6 +255,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (!system.container_images.python) system.container_images.python = system.base_image;
   system.logging_level = normaliseLogLevel(system.logging_level);
   for (const k of ['function_storage_path', 'registry_path'] as const) system[k] = path.resolve(baseDir, system[k]);
+  system.secrets_key_path = system.secrets_key_path ? path.resolve(baseDir, system.secrets_key_path) : path.join(path.dirname(system.registry_path), 'secrets.key');
 
   if (env.FAAS_DEFAULT_MODE !== undefined && env.FAAS_DEFAULT_MODE !== '') {
     if (!new RegExp(MODE_PATTERN).test(env.FAAS_DEFAULT_MODE) || (opts.modes && !opts.modes.includes(env.FAAS_DEFAULT_MODE))) {

@@ -43,6 +43,7 @@ system:
   api_gateway_port: ${d.api_gateway_port}
   function_storage_path: ${d.function_storage_path}   # code of each function version (rebuilt from the registry if lost)
   registry_path: ${d.registry_path}    # the SQLite registry: durable, never under /tmp
+  secrets_key_path: ""             # key that seals secrets (made on first use, 0600); empty: secrets.key next to the registry
   container_runtime: docker
   base_image: ${images.python ?? d.base_image}      # container image for Python functions
   container_images:${local}

@@ -39,6 +39,8 @@ export interface SystemConfig {
   api_gateway_port: number;
   function_storage_path: string;
   registry_path: string;
+  /** The key secrets are sealed with (made on first use, 0600); empty in the file = secrets.key next to the registry. */
+  secrets_key_path: string;
   container_runtime: 'docker';
   base_image: string;
   container_images: { python: string; node: string };
@@ -128,6 +130,7 @@ export function defaultSystem(): SystemConfig {
     api_gateway_port: 8000,
     function_storage_path: '/tmp/faas_functions',
     registry_path: defaultRegistryPath(),
+    secrets_key_path: '',
     container_runtime: 'docker',
     base_image: 'python:3.11-slim',
     container_images: { python: '', node: 'node:20-slim' },
@@ -177,6 +180,7 @@ export const configFileSchema = {
         api_gateway_port: { type: 'integer', minimum: 0, maximum: 65535 },
         function_storage_path: { type: 'string', minLength: 1 },
         registry_path: { type: 'string', minLength: 1 },
+        secrets_key_path: { type: 'string' },
         container_runtime: { enum: ['docker'] },
         base_image: { type: 'string', minLength: 1 },
         container_images: {

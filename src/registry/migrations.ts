@@ -82,6 +82,14 @@ const MIGRATIONS: readonly string[] = [
   // 6: multi-file functions: every file of the live version, as JSON {path: base64}. NULL on
   // rows written before: those functions are their one entry file, the `code` column.
   `ALTER TABLE functions ADD COLUMN files TEXT`,
+  // 7: secrets (secrets/secret-store.ts): each value sealed with AES-256-GCM under the key in
+  // system.secrets_key_path, which is not in this database: a copy of it alone reveals none
+  `CREATE TABLE secrets (
+     name       TEXT PRIMARY KEY,
+     sealed     BLOB NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   ) STRICT`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
