@@ -388,6 +388,8 @@ def handle(request):
       { type: 'bind', dest: '/function', rw: false },
       { type: 'bind', dest: '/opt/faas/runtime', rw: false },
       { type: 'bind', dest: '/run/faas', rw: false },
+      { type: 'bind', dest: '/var/faasd/secrets', rw: false },
+      { type: 'bind', dest: '/var/openfaas/secrets', rw: false },
     ]);
     expect(JSON.stringify(info.Mounts)).not.toContain('docker.sock');
     expect(json(await invoke(inst))).toBe(1);

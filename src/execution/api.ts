@@ -1,7 +1,7 @@
 // What the layers above may ask of the execution side: the gateway (ExecutionApi), the deploy
 // path (DeployTarget) and the metrics (MetricsSource). They know nothing else of it.
 import type { FunctionRecord } from '../model/function-model.js';
-import type { DriverHealth, ExecutionMode, InstanceUsage, RuntimeName } from './driver.js';
+import type { DriverHealth, ExecutionMode, InstanceUsage, RuntimeName, SecretFile } from './driver.js';
 import type { InvokeOutcome } from './pool/pool.js';
 import type { InvokeRequest } from './protocol/shim-channel.js';
 
@@ -57,6 +57,14 @@ export interface ExecutionApi extends MetricsSource {
   invoke(functionName: string, req: Omit<InvokeRequest, 'timeoutMs'>, signal?: AbortSignal): Promise<InvokeOutcome>;
   listInstances(): InstanceInfo[];
   stopInstance(id: string): Promise<void>;
+}
+
+/**
+ * Where the manager gets a function's secret values, each time one of its instances starts
+ * (the daemon hands it the secret store). Never throws: a secret it cannot give is left out.
+ */
+export interface SecretSource {
+  read(names: readonly string[]): SecretFile[];
 }
 
 /** What the deploy path asks, in this order, before and after it writes a version to the registry. */

@@ -29,10 +29,22 @@ export interface InstanceSpec {
   /** Container mode only. */
   network?: 'none' | 'bridge';
   /**
+   * The secrets the function may read (config.secrets), as files in the instance's own
+   * read-only secrets directory: /var/faasd/secrets/<name> (and /var/openfaas/secrets/<name>).
+   * Never in its environment, its `init` frame or a log line.
+   */
+  secrets?: readonly SecretFile[];
+  /**
    * May a pre-warmed generic instance serve it? False when its sandbox differs in a way
    * that cannot be applied after start (own dependencies, container networking).
    */
   prewarmable?: boolean;
+}
+
+/** One secret as an instance gets it: a file named after it, holding its value. */
+export interface SecretFile {
+  name: string;
+  value: Buffer;
 }
 
 export type StartKind = 'cold' | 'prewarmed';

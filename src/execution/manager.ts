@@ -6,7 +6,7 @@ import { FaasError } from '../errors.js';
 import type { ExecutionObserver } from './events.js';
 import { cpuCores, functionEntry, memoryBytes, type FunctionRecord } from '../model/function-model.js';
 import { declaredDependencies } from '../model/function-files.js';
-import type { DeployTarget, ExecutionApi, InstanceCounts, InstanceInfo, InstanceState, InstanceUsageReport } from './api.js';
+import type { DeployTarget, ExecutionApi, InstanceCounts, InstanceInfo, InstanceState, InstanceUsageReport, SecretSource } from './api.js';
 import type { Driver, DriverHealth, ExecutionMode, RuntimeName } from './driver.js';
 import { CapacityGate } from './pool/capacity.js';
 import { FunctionPool, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool/pool.js';
@@ -23,6 +23,8 @@ export interface ManagerOptions {
   unavailable?: Map<ExecutionMode, string>;
   logger: Logger;
   observer?: ExecutionObserver;
+  /** The values of the secrets functions list in config.secrets, read as each instance starts. */
+  secrets?: SecretSource;
 }
 
 interface PoolEntry {
@@ -224,6 +226,11 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
     void e.pool.close().finally(() => this.closing.delete(e.pool));
   }
 
+  /** New instances for a function whose secrets changed; old ones finish their calls and stop. */
+  renew(name: string): void {
+    for (const [key, e] of this.pools) if (key === name || key.startsWith(`${name}@`)) e.pool.renew();
+  }
+
   prewarmed(mode: ExecutionMode, runtime: 'python' | 'node'): number {
     return this.opts.drivers.get(mode)?.prewarmed?.(runtime) ?? 0;
   }
@@ -303,6 +310,8 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
         cpus: cpuCores(c),
         pidsLimit: PIDS_LIMIT,
         network: c.network,
+        // Read at each start, so renew() hands new instances the current values.
+        ...(c.secrets?.length ? { secrets: this.opts.secrets?.read(c.secrets) ?? [] } : {}),
         // A generic instance has no dependencies directory (a driver may refuse more: see its start()).
         prewarmable: !installs,
       }),

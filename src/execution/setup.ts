@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.js';
 import { FaasError } from '../errors.js';
+import type { SecretSource } from './api.js';
 import type { ExecutionObserver } from './events.js';
 import type { Driver, DriverBuild, DriverFactory, DriverOptions, ExecutionMode, RuntimeName } from './driver.js';
 import { BUILTIN_DRIVERS } from './drivers/index.js';
@@ -38,6 +39,8 @@ export interface ExecutionSetup {
 
 export interface ExecutionOptions extends DriverOptions {
   observer?: ExecutionObserver;
+  /** The values of functions' secrets (the daemon's secret store). */
+  secrets?: SecretSource;
   /** Drivers beyond the built-in ones (a test's in-process driver). */
   drivers?: readonly DriverFactory[];
 }
@@ -92,6 +95,7 @@ export async function setUpExecution(config: LoadedConfig, logger: Logger, hooks
       unavailable,
       logger,
       ...(hooks.observer ? { observer: hooks.observer } : {}),
+      ...(hooks.secrets ? { secrets: hooks.secrets } : {}),
     });
     const watchLateDrivers = (onAttached: (mode: ExecutionMode) => Promise<void>) => {
       const stops = late.map(({ mode, watch }) =>

@@ -27,6 +27,8 @@ export interface FunctionConfig {
   async?: AsyncSettings;
   /** Cron schedules: each tick queues an async job of this function. */
   schedules?: ScheduleConfig[];
+  /** Secrets (POST /secrets) this function may read, as files in /var/faasd/secrets/<name>. */
+  secrets?: string[];
 }
 
 /** One cron schedule of a function. */
@@ -191,6 +193,13 @@ export const functionConfigSchema = {
     max_concurrency: { type: 'integer', minimum: 0, maximum: 100_000, expected: 'an integer from 0 (bounded only by max_instances) to 100000' },
     async: asyncSettingsSchema,
     schedules: { type: 'array', maxItems: 20, items: scheduleSchema, expected: 'a list of at most 20 schedules' },
+    secrets: {
+      type: 'array',
+      maxItems: 64,
+      uniqueItems: true,
+      expected: 'a list of at most 64 different secret names',
+      items: { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', expected: 'a secret name: 1-63 lower-case letters, digits or "-", starting and ending with a letter or digit' },
+    },
   },
 } as const;
 

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
 import type { ExitInfo, InstanceSpec, InstanceUsage, RunningInstance, RuntimeName, StartKind } from '../driver.js';
 import type { GenericInstance } from './generic-pool.js';
+import type { SecretsDir } from './secrets-dir.js';
 import { ShimChannel, type InvokeRequest, type InvokeResult, type ShimListener } from '../protocol/shim-channel.js';
 
 /** How much of an instance's stderr is kept for start errors and crash reports. */
@@ -46,6 +47,8 @@ export abstract class InstanceBase implements RunningInstance, GenericInstance {
   startKind: StartKind = 'cold';
   /** Generic instances only: the host directory bound read-only as its code directory. */
   codeSlot: string | null = null;
+  /** The instance's secrets directory (secrets-dir.ts), removed by stop(). */
+  secrets: SecretsDir | null = null;
   readonly exited: Promise<ExitInfo>;
   protected readonly logger: Logger;
   protected killedByUs = false;
@@ -139,6 +142,7 @@ export abstract class InstanceBase implements RunningInstance, GenericInstance {
       await this.release();
       await fs.rm(this.parts.hostDir, { recursive: true, force: true }).catch(() => undefined);
       if (this.codeSlot) await fs.rm(this.codeSlot, { recursive: true, force: true }).catch(() => undefined);
+      if (this.secrets) await fs.rm(this.secrets.root, { recursive: true, force: true }).catch(() => undefined);
       this.parts.forget();
     })();
     return this.stopping;

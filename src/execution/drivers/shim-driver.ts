@@ -8,9 +8,13 @@ import type { Driver, DriverHealth, InstanceSpec, RunningInstance, RuntimeName }
 import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarmed } from './generic-pool.js';
 import { GENERIC_LIMITS, type InstanceBase, startError } from './instance-base.js';
 import { startOrDiscard, withStartTimeout } from './instance-start.js';
+import { fillSecretsDir, withSecretsDir } from './secrets-dir.js';
 
-/** What a launch needs: the resource part of an InstanceSpec (a generic instance has no function yet). */
-export type LaunchSpec = Pick<InstanceSpec, 'instanceId' | 'functionName' | 'version' | 'runtime' | 'codeDir' | 'memoryBytes' | 'cpus' | 'pidsLimit' | 'network'>;
+/**
+ * What a launch needs: the resource part of an InstanceSpec (a generic instance has no function
+ * yet), and the host directory to mount at the secrets paths (secrets-dir.ts; filled later).
+ */
+export type LaunchSpec = Pick<InstanceSpec, 'instanceId' | 'functionName' | 'version' | 'runtime' | 'codeDir' | 'memoryBytes' | 'cpus' | 'pidsLimit' | 'network'> & { secretsDir: string };
 
 export interface ShimDriverOptions {
   /** Host directory for per-instance directories (sockets, code slots). */
@@ -19,6 +23,8 @@ export interface ShimDriverOptions {
   logger: Logger;
   /** Generic instances kept ready per runtime (0 = none). */
   prewarm?: Record<RuntimeName, number>;
+  /** The uid functions run as, which their secret files are given to; undefined: the daemon's own. */
+  instanceUid?: number;
 }
 
 export abstract class ShimDriver<I extends InstanceBase> implements Driver {
@@ -34,7 +40,10 @@ export abstract class ShimDriver<I extends InstanceBase> implements Driver {
     this.generic = new GenericPool(
       base.prewarm ?? { python: 0, node: 0 },
       // Created with the default function limits, so most specialisations change nothing.
-      (runtime) => startInCodeSlot(base.runRoot, runtime, (id, slot) => this.launch({ instanceId: id, functionName: '', version: 0, runtime, codeDir: slot, ...GENERIC_LIMITS, network: 'none' })),
+      (runtime) =>
+        startInCodeSlot(base.runRoot, runtime, (id, slot) =>
+          withSecretsDir(base.runRoot, id, (secretsDir) => this.launch({ instanceId: id, functionName: '', version: 0, runtime, codeDir: slot, ...GENERIC_LIMITS, network: 'none', secretsDir })),
+        ),
       base.logger,
       mode,
     );
@@ -67,10 +76,13 @@ export abstract class ShimDriver<I extends InstanceBase> implements Driver {
   }
 
   private async coldStart(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
-    const inst = await this.launch(spec, signal);
+    const inst = await withSecretsDir(this.base.runRoot, spec.instanceId, (secretsDir) => this.launch({ ...spec, secretsDir }, signal));
     return startOrDiscard(
       inst,
-      () => withStartTimeout(inst.initialise(spec), this.base.startTimeoutMs, `starting an instance of "${spec.functionName}"`),
+      async () => {
+        await this.fillSecrets(inst, spec);
+        await withStartTimeout(inst.initialise(spec), this.base.startTimeoutMs, `starting an instance of "${spec.functionName}"`);
+      },
       (e, exit) => startError(spec.functionName, e, exit),
     );
   }
@@ -82,12 +94,17 @@ export abstract class ShimDriver<I extends InstanceBase> implements Driver {
    */
   private specialise(inst: I, spec: InstanceSpec): Promise<RunningInstance> {
     return startOrDiscard(inst, async () => {
-      await Promise.all([this.applyLimits(inst, spec), copyFunctionFiles(spec.codeDir, inst.codeSlot!)]);
+      await Promise.all([this.applyLimits(inst, spec), copyFunctionFiles(spec.codeDir, inst.codeSlot!), this.fillSecrets(inst, spec)]);
       inst.id = spec.instanceId;
       inst.startKind = 'prewarmed';
       await withStartTimeout(inst.initialise(spec), this.base.startTimeoutMs, `initialising a pre-warmed instance of "${spec.functionName}"`);
       this.specialised(inst, spec);
     });
+  }
+
+  /** The function's secrets into the instance's secrets directory, before `init` loads its code. */
+  private fillSecrets(inst: I, spec: InstanceSpec): Promise<void> {
+    return fillSecretsDir(inst.secrets!.dir, spec.secrets ?? [], this.base.instanceUid);
   }
 
   /** Fill the pre-warmed pools (after boot, so they do not slow it down). */

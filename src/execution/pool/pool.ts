@@ -31,6 +31,8 @@ export interface PoolFunction {
 export interface PoolInstance {
   readonly id: string;
   readonly version: number;
+  /** The pool's generation it was started in: an older one is retired once free (update, renew). */
+  readonly generation: number;
   state: InstanceState;
   running: RunningInstance | null;
   readonly createdAt: number;
@@ -76,6 +78,8 @@ interface Waiter {
 
 export class FunctionPool {
   private fn: PoolFunction;
+  /** Bumped by every update() and renew(): instances of an older generation are not reused. */
+  private generation = 0;
   private readonly instances = new Map<string, PoolInstance>();
   /** Idle instances of the current version, oldest-idle first: taking from the front is round-robin. */
   private idle: PoolInstance[] = [];
@@ -138,11 +142,20 @@ export class FunctionPool {
   update(fn: PoolFunction): void {
     if (this.closed) return;
     this.fn = fn;
+    this.generation += 1;
     const oldIdle = this.idle;
     this.idle = [];
     for (const inst of oldIdle) void this.retire(inst);
     this.ensureMinimum();
     this.startForWaiters();
+  }
+
+  /**
+   * The same version on new instances (a secret it reads changed): as an update, new calls go
+   * to instances started from now on, old ones finish what they run and stop.
+   */
+  renew(): void {
+    this.update(this.fn);
   }
 
   /**
@@ -278,7 +291,7 @@ export class FunctionPool {
 
   private liveCurrent(): number {
     let n = 0;
-    for (const i of this.instances.values()) if (i.version === this.fn.version && i.state !== 'stopping') n += 1;
+    for (const i of this.instances.values()) if (i.generation === this.generation && i.state !== 'stopping') n += 1;
     return n;
   }
 
@@ -403,8 +416,9 @@ export class FunctionPool {
       return false;
     }
     const fn = this.fn;
+    const generation = this.generation;
     const id = `${fn.name.slice(0, 40)}-${crypto.randomBytes(4).toString('hex')}`;
-    const inst: PoolInstance = { id, version: fn.version, state: 'starting', running: null, createdAt: Date.now(), lastUsedAt: Date.now(), invocations: 0, onDemand };
+    const inst: PoolInstance = { id, version: fn.version, generation, state: 'starting', running: null, createdAt: Date.now(), lastUsedAt: Date.now(), invocations: 0, onDemand };
     this.instances.set(id, inst);
     this.starting += 1;
     const t0 = performance.now();
@@ -418,7 +432,7 @@ export class FunctionPool {
         this.opts.logger.debug({ function: fn.name, instance: id, ms: Math.round(performance.now() - t0) }, 'instance started');
         void running.exited.then((exit) => this.onExit(inst, exit));
         // Not wanted any more (pool closed, new version, stopped by an operator while starting).
-        if (this.closed || fn.version !== this.fn.version || inst.state === 'stopping') {
+        if (this.closed || generation !== this.generation || inst.state === 'stopping') {
           inst.state = 'stopping';
           void this.stopRunning(running);
           return;
@@ -445,7 +459,7 @@ export class FunctionPool {
   /** Hand a free instance to the oldest waiter, or park it idle. */
   private release(inst: PoolInstance): void {
     if (!this.instances.has(inst.id) || inst.state === 'stopping' || !inst.running) return;
-    if (this.closed || inst.version !== this.fn.version) {
+    if (this.closed || inst.generation !== this.generation) {
       inst.state = 'idle'; // its call is over: retire() stops idle instances
       void this.retire(inst);
       return;

@@ -21,6 +21,7 @@ import { StartLimiter } from './start-limiter.js';
 import { ContainerImages, type ImageInfo } from './images.js';
 import { LABELS, dockerMessage, statusCode } from './docker-util.js';
 import { withStartTimeout } from '../instance-start.js';
+import { SECRETS_DIR_ENV, SECRETS_MOUNTS } from '../secrets-dir.js';
 
 export interface ContainerDriverOptions extends ShimDriverOptions {
   /** dockerode instance (the engine's API socket). */
@@ -53,7 +54,8 @@ export const CONTAINER_PATHS = Object.freeze({
 
 const SHIM_FILE: Record<RuntimeName, string> = { python: 'shim.py', node: 'shim.js' };
 const LOG_TAIL_LINES = 200;
-const NOBODY = '65534:65534';
+const NOBODY_UID = 65534;
+const NOBODY = `${NOBODY_UID}:${NOBODY_UID}`;
 const TMPFS_TMP = 'rw,nosuid,nodev,size=64m';
 /** Seconds; only used by `docker stop` and a daemon restart, the driver itself force-removes. */
 const STOP_TIMEOUT_S = 2;
@@ -95,7 +97,8 @@ export class ContainerDriver extends ShimDriver<ContainerInstance> {
   private probing = false;
 
   constructor(private readonly opts: ContainerDriverOptions) {
-    super('container', opts);
+    // Containers run as 65534, and their secret files are given to that uid.
+    super('container', { ...opts, instanceUid: NOBODY_UID });
     this.images = new ContainerImages({
       docker: opts.docker,
       images: opts.images,
@@ -252,13 +255,15 @@ export class ContainerDriver extends ShimDriver<ContainerInstance> {
   private createOptions(spec: LaunchSpec, image: string, info: ImageInfo, hostDir: string): Docker.ContainerCreateOptions {
     const shimDir = path.join(this.opts.runtimesDir, spec.runtime);
     const hostConfig: Docker.HostConfig = {
-      // The only three mounts, all read-only: the socket directory (connect() works on a
-      // read-only mount), the shim, the function's code. `Mounts` rather than `Binds`: any
-      // path is fine and a missing source is an error instead of an empty dir made by root.
+      // The only mounts, all read-only: the socket directory (connect() works on a read-only
+      // mount), the shim, the function's code, its secrets (at both paths). `Mounts` rather
+      // than `Binds`: any path is fine and a missing source is an error instead of an empty dir
+      // made by root.
       Mounts: [
         { Type: 'bind', Source: hostDir, Target: CONTAINER_PATHS.instanceDir, ReadOnly: true },
         { Type: 'bind', Source: shimDir, Target: CONTAINER_PATHS.shimDir, ReadOnly: true },
         { Type: 'bind', Source: spec.codeDir, Target: CONTAINER_PATHS.codeDir, ReadOnly: true },
+        ...SECRETS_MOUNTS.map((target) => ({ Type: 'bind' as const, Source: spec.secretsDir, Target: target, ReadOnly: true })),
       ],
       NetworkMode: spec.network === 'bridge' ? 'bridge' : 'none',
       ReadonlyRootfs: true,
@@ -290,7 +295,7 @@ export class ContainerDriver extends ShimDriver<ContainerInstance> {
       // Exec form, absolute paths: the images need not have a shell.
       Entrypoint: [info.interpreter],
       Cmd: [path.posix.join(CONTAINER_PATHS.shimDir, SHIM_FILE[spec.runtime])],
-      Env: Object.entries(shimEnvironment(spec.runtime, CONTAINER_PATHS.socket, info.path)).map(([k, v]) => `${k}=${v}`),
+      Env: Object.entries({ ...shimEnvironment(spec.runtime, CONTAINER_PATHS.socket, info.path), [SECRETS_DIR_ENV]: SECRETS_MOUNTS[0] }).map(([k, v]) => `${k}=${v}`),
       User: NOBODY,
       WorkingDir: '/tmp',
       Hostname: (spec.functionName || 'faas').slice(0, 63),

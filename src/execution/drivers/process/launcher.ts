@@ -3,9 +3,10 @@
 //
 // strict = bubblewrap + setpriv. bwrap builds the sandbox's root from nothing: a tmpfs with
 // read-only binds of /usr (and /lib*, /bin, /sbin, as links or binds like the host has them),
-// a fresh /proc for the new PID namespace, a minimal /dev, a private /tmp, and exactly three
-// of our directories. /etc, /root, /home, /var, the daemon's config and registry and every
-// other function are invisible because they are never mounted, which is stronger (and far
+// a fresh /proc for the new PID namespace, a minimal /dev, a private /tmp, exactly three of
+// our directories, and the instance's own secrets directory (at /var/faasd/secrets and
+// /var/openfaas/secrets, nothing else of /var). /etc, /root, /home, the host's /var, the
+// daemon's config and registry and every other function are invisible because they are never mounted, which is stronger (and far
 // less of our own code) than `unshare` plus hand-written mounts that hide things one by one
 // in a copy of the host's tree, where anything we forget stays visible. Cost, measured on a
 // busy 2-core CI box: +9..13 ms median per start over a plain `python3 -c pass` (~22 ms);
@@ -35,6 +36,7 @@ import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { FaasError } from '../../../errors.js';
+import { SECRETS_MOUNTS } from '../secrets-dir.js';
 import type { InstanceCgroup } from './cgroups.js';
 
 export type IsolationLevel = 'strict' | 'standard' | 'none';
@@ -54,6 +56,12 @@ export interface LaunchSpec {
    * socket needs no write access to its directory). Must be traversable by uid/gid.
    */
   instanceDir: string;
+  /**
+   * Host dir of the instance's secret files (drivers/secrets-dir.ts); strict: read-only at
+   * /var/faasd/secrets and /var/openfaas/secrets. Other levels have no mount namespace: the
+   * shim finds it through FAASD_SECRETS_DIR (set by the caller).
+   */
+  secretsDir?: string;
   /** Joined before the function's code runs (ignored at level none). */
   cgroup?: InstanceCgroup;
   /** The complete environment the shim gets. */
@@ -192,10 +200,13 @@ function bwrapArgs(spec: LaunchSpec): string[] {
     '--ro-bind',
     spec.instanceDir,
     SANDBOX_PATHS.instanceDir,
-    '--hostname',
-    spec.hostname ?? 'faas',
-    '--clearenv',
   );
+  if (spec.secretsDir) {
+    // /var holds nothing else: only these two mount points are made in the sandbox's tmpfs root.
+    a.push('--dir', '/var', '--dir', '/var/faasd', '--dir', '/var/openfaas');
+    for (const target of SECRETS_MOUNTS) a.push('--ro-bind', spec.secretsDir, target);
+  }
+  a.push('--hostname', spec.hostname ?? 'faas', '--clearenv');
   for (const [k, v] of Object.entries(spec.env)) a.push('--setenv', k, v);
   a.push('--chdir', '/tmp', '--cap-drop', 'ALL', '--cap-add', 'CAP_SETUID', '--cap-add', 'CAP_SETGID', '--cap-add', 'CAP_SETPCAP');
   return a;

@@ -15,6 +15,7 @@ import type { CodeChecker } from './code-check.js';
 import { NOBODY, buildLaunchCommand, sandboxPaths, type IsolationLevel } from './launcher.js';
 import { listenForShim, type ShimListener } from '../../protocol/shim-channel.js';
 import { startOrDiscard, withStartTimeout } from '../instance-start.js';
+import { SECRETS_DIR_ENV, SECRETS_MOUNTS } from '../secrets-dir.js';
 
 export interface ProcessDriverOptions extends ShimDriverOptions {
   level: IsolationLevel;
@@ -62,7 +63,8 @@ export class ProcessDriver extends ShimDriver<ProcessInstance> {
   private readonly shims: Record<RuntimeName, ShimLaunch>;
 
   constructor(private readonly opts: ProcessDriverOptions) {
-    super('process', opts);
+    // At strict the function runs as nobody, and its secret files are given to that uid.
+    super('process', opts.level === 'strict' ? { ...opts, instanceUid: NOBODY } : opts);
     if (opts.level !== 'none' && !opts.cgroups) throw new Error(`isolation level ${opts.level} needs cgroups`);
     this.shims = prepareShims(opts.runtimesDir, opts.runRoot, opts.interpreters.python);
   }
@@ -117,8 +119,13 @@ export class ProcessDriver extends ShimDriver<ProcessInstance> {
         shimDir: shim.dir,
         codeDir,
         instanceDir: hostDir,
+        secretsDir: spec.secretsDir,
         ...(cgroup ? { cgroup } : {}),
-        env: shimEnvironment(runtime, path.join(inside.instanceDir, 'shim.sock'), '/usr/local/bin:/usr/bin:/bin'),
+        env: {
+          ...shimEnvironment(runtime, path.join(inside.instanceDir, 'shim.sock'), '/usr/local/bin:/usr/bin:/bin'),
+          // Without a mount namespace (standard, none) the secrets stay where they are on the host.
+          [SECRETS_DIR_ENV]: this.opts.level === 'strict' ? SECRETS_MOUNTS[0] : spec.secretsDir,
+        },
         uid: NOBODY,
         gid: NOBODY,
         hostname: hostname.slice(0, 63),
