@@ -20,6 +20,9 @@ import { SqliteJobStore } from './jobs/sqlite-job-store.js';
 import { SqliteScheduleStore } from './jobs/sqlite-schedule-store.js';
 import { RegistryLock } from './os/registry-lock.js';
 import { RegistryStore } from './registry/store.js';
+import { KeyFile, checkKeyPath } from './secrets/key-file.js';
+import { SecretStore } from './secrets/secret-store.js';
+import { Secrets } from './secrets/secrets.js';
 
 export interface Daemon {
   readonly app: FastifyInstance;
@@ -71,6 +74,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     const store = new RegistryStore(config.system.registry_path);
     closers.push(() => store.close());
     logger.info({ registry: config.system.registry_path }, 'registry open');
+    const secretStore = openSecrets(config, store, logger);
 
     const code = new CodeStore(config.system.function_storage_path);
     // The observer reads instance state from the manager at scrape time; the manager feeds it events.
@@ -85,6 +89,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       ...(opts.engineRetryMs !== undefined ? { engineRetryMs: opts.engineRetryMs } : {}),
       ...(opts.engineProbeMs !== undefined ? { engineProbeMs: opts.engineProbeMs } : {}),
       ...(opts.drivers ? { drivers: opts.drivers } : {}),
+      secrets: secretStore,
     });
     observability = new Observability(manager);
     closers.push(() => removeRunDir(runRoot));
@@ -100,6 +105,13 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       maxCodeSize: config.system.max_code_size,
       logger,
       onChanged: (name) => scheduler?.functionChanged(name),
+      checkSecrets: (rec): void => secrets.checkFunction(rec),
+    });
+    const secrets: Secrets = new Secrets({
+      store: secretStore,
+      uses: () => functions.list().map((r) => ({ function: r.name, secrets: r.config.secrets ?? [] })),
+      renew: (fn) => manager.renew(fn),
+      logger,
     });
     // Declared functions deployed, every registered function's pool started (min_instances warm now).
     await functions.start(config.declared);
@@ -138,7 +150,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     callbacks.start();
     closers.push(() => callbacks.stop());
 
-    const app = await buildApp({ config, functions, logger, execution: manager, observability, jobs, schedules: cron });
+    const app = await buildApp({ config, functions, logger, execution: manager, observability, jobs, schedules: cron, secrets });
     let appClosing: Promise<void> | null = null;
     const closeApp = () => (appClosing ??= app.close());
     closers.push(closeApp);
@@ -188,4 +200,25 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     await closeAll();
     throw e;
   }
+}
+/**
+ * The secret store on the registry's database. A bad key file (readable by others, the wrong
+ * length) stops the boot; a missing one is made when the first secret is set. Secrets the key
+ * does not open (a registry copied without its key file) are reported, not fatal: functions
+ * that do not use them run as before.
+ */
+function openSecrets(config: LoadedConfig, store: RegistryStore, logger: Logger): SecretStore {
+  const sys = config.system;
+  checkKeyPath(sys.secrets_key_path, sys.function_storage_path, sys.registry_path);
+  const key = new KeyFile(sys.secrets_key_path);
+  key.load();
+  const secrets = new SecretStore(store.database, key, (name, why) => logger.warn({ secret: name, reason: why }, 'secret left out of an instance: its file will be missing'));
+  const unreadable = secrets.unreadable();
+  if (unreadable.length > 0) {
+    logger.warn(
+      { secrets: unreadable, key_file: sys.secrets_key_path },
+      'the secrets key file does not open these secrets (missing, or not the key they were sealed with): functions that use them will not find their files',
+    );
+  }
+  return secrets;
 }

@@ -28,6 +28,8 @@ export interface DeployerOptions {
   logger: Logger;
   /** Told right after a function's row is written or deleted (the cron scheduler follows deploys). */
   onChanged?: (name: string) => void;
+  /** Every secret the version's config.secrets names exists (throws DEPLOY_FAILED naming one that does not). */
+  checkSecrets?: (rec: FunctionRecord) => void;
 }
 
 export class Deployer {
@@ -221,6 +223,7 @@ export class Deployer {
   /** Prepare a ready version, write its row (`write`), then hand it to the pools. */
   private async commit(rec: FunctionRecord, write: () => void): Promise<void> {
     const target = this.opts.target;
+    this.opts.checkSecrets?.(rec);
     await target.prepare(rec.config.execution_mode, rec.runtime);
     // Checked before its dependencies are installed: fail fast.
     const entry = functionEntry(rec);

@@ -12,6 +12,7 @@ import { instanceRoutes } from './routes/instances.js';
 import { invokeRoutes } from './routes/invoke.js';
 import { observabilityRoutes } from './routes/observability.js';
 import { scheduleRoutes } from './routes/schedules.js';
+import { secretRoutes } from './routes/secrets.js';
 
 // Request ids: 16 random hex digits, cut from a pooled random buffer (one getrandom() per 512
 // requests instead of one per request).
@@ -70,6 +71,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => invokeRoutes(scope, deps));
   await app.register(async (scope) => asyncRoutes(scope, deps));
   await app.register(async (scope) => scheduleRoutes(scope, deps));
+  await app.register(async (scope) => secretRoutes(scope, deps));
   await app.register(async (scope) => instanceRoutes(scope, deps));
   await app.register(async (scope) => observabilityRoutes(scope, deps));
   return app;

@@ -6,6 +6,7 @@ import type { ExecutionApi } from '../execution/api.js';
 import type { AsyncJobs } from '../jobs/async-jobs.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import type { Observability } from '../observability/observability.js';
+import type { Secrets } from '../secrets/secrets.js';
 
 export interface AppDeps {
   config: LoadedConfig;
@@ -17,6 +18,8 @@ export interface AppDeps {
   /** Cron schedules (GET /schedules). */
   schedules: Pick<Scheduler, 'list'>;
   observability: Observability;
+  /** Secrets (/secrets): the store and who uses each. */
+  secrets: Secrets;
   /** Called for each request refused by a key's rate limit (default: observability's counter). */
   onRateLimited?: (keyName: string) => void;
 }

@@ -1,0 +1,64 @@
+// /secrets: set, change, delete and list secrets (admin to write, manage to read). No answer
+// ever carries a value, and neither does an error: these routes parse JSON themselves, because
+// the default parser's error quotes the start of a malformed body (V8: `Unexpected token 'h',
+// "{"value": hunter2}" is not valid JSON`) into the 400 and the log.
+import type { FastifyInstance } from 'fastify';
+import { FaasError } from '../../errors.js';
+import { MAX_SECRET_BYTES } from '../../secrets/secrets.js';
+import type { AppDeps } from '../deps.js';
+
+const nameParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: { type: 'string', maxLength: 63 } },
+} as const;
+
+const createBody = {
+  type: 'object',
+  required: ['name', 'value'],
+  additionalProperties: false,
+  properties: { name: { type: 'string' }, value: { type: 'string' } },
+} as const;
+
+const updateBody = {
+  type: 'object',
+  required: ['value'],
+  additionalProperties: false,
+  properties: { name: { type: 'string' }, value: { type: 'string' } },
+} as const;
+
+export async function secretRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
+  const secrets = deps.secrets;
+  // A 64 KiB value written as JSON \u escapes is six times longer.
+  const bodyLimit = MAX_SECRET_BYTES * 6 + 4096;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse((body as Buffer).toString('utf8')));
+    } catch {
+      done(new FaasError('BAD_REQUEST', 'the body is not valid JSON', { details: { field: 'body' } }), undefined);
+    }
+  });
+
+  app.get('/secrets', { config: { scope: 'manage' } }, async () => {
+    const list = secrets.list();
+    return { secrets: list, count: list.length };
+  });
+
+  app.get<{ Params: { name: string } }>('/secrets/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req) => secrets.get(req.params.name));
+
+  app.post<{ Body: Record<string, unknown> }>('/secrets', { config: { scope: 'admin' }, bodyLimit, schema: { body: createBody } }, async (req, reply) => {
+    const out = secrets.create(req.body);
+    reply.code(201).header('Location', `/secrets/${out.name}`);
+    return out;
+  });
+
+  app.put<{ Params: { name: string }; Body: Record<string, unknown> }>('/secrets/:name', { config: { scope: 'admin' }, bodyLimit, schema: { params: nameParams, body: updateBody } }, async (req) =>
+    secrets.update(req.params.name, req.body),
+  );
+
+  app.delete<{ Params: { name: string } }>('/secrets/:name', { config: { scope: 'admin' }, schema: { params: nameParams } }, async (req, reply) => {
+    secrets.delete(req.params.name);
+    reply.code(204);
+  });
+}
