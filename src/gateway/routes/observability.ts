@@ -1,13 +1,22 @@
-// GET /metrics (Prometheus text), /stats, /stats/functions/:name, /functions/:name/logs.
+// GET /metrics (Prometheus text), /stats, /stats/functions/:name, /functions/:name/logs
+// (?follow=true streams them: log-stream.ts).
 import type { FastifyInstance } from 'fastify';
 import { badRequest } from '../../errors.js';
 import type { AppDeps } from '../deps.js';
+import { LogStreams } from './log-stream.js';
 
 const PCT = [50, 95, 99] as const;
 const NAME_PARAMS = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 63 } } } as const;
 
 export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const obs = deps.observability;
+  const streams = new LogStreams();
+  // Before the server stops listening and waits for its connections: a follower's stream
+  // never ends on its own, so close() would wait for it forever.
+  app.addHook('preClose', (done) => {
+    streams.endAll('shutdown');
+    done();
+  });
 
   app.get('/metrics', { config: deps.config.system.metrics_auth ? { scope: 'metrics' } : {} }, async (_req, reply) => {
     reply.header('content-type', obs.metrics.contentType);
@@ -63,7 +72,7 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
     };
   });
 
-  app.get<{ Params: { name: string }; Querystring: { limit?: string; since?: string } }>(
+  app.get<{ Params: { name: string }; Querystring: { limit?: string; since?: string; follow?: string } }>(
     '/functions/:name/logs',
     {
       config: { scope: 'manage' },
@@ -72,11 +81,15 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { limit: { type: 'string', pattern: '^[0-9]{1,5}$' }, since: { type: 'string', maxLength: 64 } },
+          properties: {
+            limit: { type: 'string', pattern: '^[0-9]{1,5}$' },
+            since: { type: 'string', maxLength: 64 },
+            follow: { type: 'string', enum: ['true', 'false', '1', '0'] },
+          },
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const fn = deps.functions.get(req.params.name);
       const q = req.query;
       const limit = q.limit === undefined ? 100 : Number(q.limit);
@@ -87,6 +100,11 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
         if (Number.isNaN(since.getTime())) throw badRequest('since', `since must be an ISO 8601 time such as 2026-11-23T10:00:00Z, got ${JSON.stringify(q.since)}`);
       }
       const lines = obs.logs.read(fn.name, limit, since);
+      if (q.follow === 'true' || q.follow === '1') {
+        // The backlog read and the subscription happen in the same tick: no line falls between.
+        streams.start(req, reply, obs.logs, fn.name, lines);
+        return reply;
+      }
       return { function: fn.name, count: lines.length, lines };
     },
   );
