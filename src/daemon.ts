@@ -103,6 +103,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       installer: new LocalDependencyInstaller({ pythonPath: interpreters.python?.path ?? '/usr/bin/python3' }),
       defaultMode: config.system.default_mode,
       maxCodeSize: config.system.max_code_size,
+      versionsRetained: config.system.versions_retained,
       logger,
       onChanged: (name) => scheduler?.functionChanged(name),
       checkSecrets: (rec): void => secrets.checkFunction(rec),
@@ -201,6 +202,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
     throw e;
   }
 }
+
 /**
  * The secret store on the registry's database. A bad key file (readable by others, the wrong
  * length) stops the boot; a missing one is made when the first secret is set. Secrets the key

@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'ASYNC_QUEUE_FULL'
   | 'JOB_NOT_FOUND'
+  | 'VERSION_NOT_FOUND'
+  | 'VERSION_PRUNED'
   | 'JOB_CONFLICT'
   | 'SECRET_NOT_FOUND'
   | 'SECRET_EXISTS'
@@ -55,6 +57,8 @@ export const ERROR_INFO: Readonly<Record<ErrorCode, ErrorInfo>> = Object.freeze(
   RATE_LIMITED: { status: 429, name: 'TooManyRequests' },
   ASYNC_QUEUE_FULL: { status: 429, name: 'AsyncQueueFull' },
   JOB_NOT_FOUND: { status: 404, name: 'InvocationNotFound' },
+  VERSION_NOT_FOUND: { status: 404, name: 'VersionNotFound' },
+  VERSION_PRUNED: { status: 410, name: 'VersionPruned' },
   JOB_CONFLICT: { status: 409, name: 'InvocationConflict' },
   SECRET_NOT_FOUND: { status: 404, name: 'SecretNotFound' },
   SECRET_EXISTS: { status: 409, name: 'SecretExists' },

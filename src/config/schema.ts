@@ -57,6 +57,8 @@ export interface SystemConfig {
   metrics_auth: boolean;
   /** Seconds in-flight invocations may take to finish at shutdown before they are killed. */
   shutdown_timeout: number;
+  /** Versions per function whose content is kept for rollback and pinned calls (older ones are pruned). */
+  versions_retained: number;
 }
 
 export type PrewarmCounts = { python: number; node: number };
@@ -142,6 +144,7 @@ export function defaultSystem(): SystemConfig {
     disable_container: false,
     metrics_auth: false,
     shutdown_timeout: 30,
+    versions_retained: 10,
   };
 }
 
@@ -200,6 +203,8 @@ export const configFileSchema = {
         disable_container: { type: 'boolean' },
         metrics_auth: { type: 'boolean' },
         shutdown_timeout: { type: 'number', minimum: 0, maximum: 3600 },
+        // 2 at least: the version before the live one is what a rollback goes back to.
+        versions_retained: { type: 'integer', minimum: 2, maximum: 1000 },
       },
     },
     api_keys: {

@@ -66,6 +66,25 @@ export class CodeStore {
     }
   }
 
+  /** Copy a version directory (dependencies included) as version `version`: a rollback. */
+  async copy(name: string, from: string, version: number): Promise<string> {
+    const tmp = path.join(this.functionDir(name), `.tmp-v${version}-${crypto.randomBytes(4).toString('hex')}`);
+    try {
+      await fs.cp(from, tmp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      const dest = this.versionDir(name, version);
+      await fs.rm(dest, { recursive: true, force: true });
+      await fs.rename(tmp, dest);
+      return dest;
+    } catch (e) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  async removeVersion(name: string, version: number): Promise<void> {
+    await fs.rm(this.versionDir(name, version), { recursive: true, force: true });
+  }
+
   /** Remove every version directory of `name` except those in `keep`. */
   async prune(name: string, keep: ReadonlySet<number>): Promise<void> {
     let entries: string[];

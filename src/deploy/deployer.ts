@@ -12,7 +12,7 @@ import type { ExecutionMode } from '../model/runtime.js';
 import type { DeployTarget } from '../execution/api.js';
 import type { CodeStore } from './code-store.js';
 import type { DependencyInstaller } from './dependencies.js';
-import { defaultConfig, mergeConfig, normaliseRuntime, validateCode, validateHandler, validateName, type FunctionRecord, functionEntry } from '../model/function-model.js';
+import { defaultConfig, mergeConfig, normaliseRuntime, validateCode, validateHandler, validateName, type FunctionRecord, type FunctionVersion, functionEntry } from '../model/function-model.js';
 import { type FunctionFiles, declaredDependencies, defaultEntryFile, entryPoint, filesDigest, filesFromJson } from '../model/function-files.js';
 import type { RuntimeName } from '../model/runtime.js';
 import type { RegistryStore } from '../registry/store.js';
@@ -25,11 +25,22 @@ export interface DeployerOptions {
   installer: DependencyInstaller;
   defaultMode: ExecutionMode;
   maxCodeSize: number;
+  /** Versions whose content (row and code directory) is kept for rollback and pinned calls. */
+  versionsRetained: number;
   logger: Logger;
   /** Told right after a function's row is written or deleted (the cron scheduler follows deploys). */
   onChanged?: (name: string) => void;
   /** Every secret the version's config.secrets names exists (throws DEPLOY_FAILED naming one that does not). */
   checkSecrets?: (rec: FunctionRecord) => void;
+}
+
+/** How a deploy came in. */
+export interface DeployOptions {
+  source?: 'api' | 'yaml';
+  /** The files of a .tar.gz upload or a declared directory, already checked. */
+  uploaded?: FunctionFiles;
+  /** Who deploys: the API key's name (recorded with the version). */
+  actor?: string;
 }
 
 export class Deployer {
@@ -79,29 +90,28 @@ export class Deployer {
     return this.opts.code.versionDir(rec.name, rec.version);
   }
 
-  /**
-   * `input` is the API's JSON (name, code and/or files, runtime, handler, config); `uploaded`,
-   * the files of a .tar.gz upload or a declared directory, already checked.
-   */
-  async create(input: Record<string, unknown>, source: 'api' | 'yaml' = 'api', uploaded?: FunctionFiles): Promise<FunctionRecord> {
+  /** `input` is the API's JSON (name, code and/or files, runtime, handler, config). */
+  async create(input: Record<string, unknown>, opts: DeployOptions = {}): Promise<FunctionRecord> {
     const name = validateName(input.name);
     return this.serial(name, async () => {
       const runtime = normaliseRuntime(input.runtime as string | undefined);
       const handler = validateHandler(input.handler);
-      const files = this.assembleFiles(runtime, handler, input, uploaded, null);
+      const files = this.assembleFiles(runtime, handler, input, opts.uploaded, null);
       const config = mergeConfig(defaultConfig(this.opts.defaultMode), input.config);
       if (this.opts.store.get(name)) {
         throw new FaasError('FUNCTION_EXISTS', `function "${name}" already exists: use PUT /functions/${name} to update it`, { details: { field: 'name' } });
       }
       const now = new Date().toISOString();
+      const source = opts.source ?? 'api';
       const rec: FunctionRecord = { name, runtime, handler, code: entryText(runtime, handler, files), files, config, version: 1, source, created_at: now, updated_at: now };
-      await this.commit(rec, () => this.opts.store.insert(rec));
+      const meta = { createdBy: actorOf(opts), change: 'created' };
+      await this.commit(rec, () => this.opts.store.insert(rec, meta));
       return rec;
     });
   }
 
   /** Partial update: any of code, files, runtime, handler, config (merged over the current config). */
-  async update(name: string, patch: Record<string, unknown>, source: 'api' | 'yaml' = 'api', uploaded?: FunctionFiles): Promise<FunctionRecord> {
+  async update(name: string, patch: Record<string, unknown>, opts: DeployOptions = {}): Promise<FunctionRecord> {
     return this.serial(name, async () => {
       const cur = this.get(name);
       if (patch.name !== undefined && patch.name !== name) {
@@ -109,7 +119,7 @@ export class Deployer {
       }
       const runtime = patch.runtime === undefined ? cur.runtime : normaliseRuntime(patch.runtime as string);
       const handler = patch.handler === undefined ? cur.handler : validateHandler(patch.handler);
-      const files = this.assembleFiles(runtime, handler, patch, uploaded, cur);
+      const files = this.assembleFiles(runtime, handler, patch, opts.uploaded, cur);
       const config = mergeConfig(cur.config, patch.config);
       const rec: FunctionRecord = {
         ...cur,
@@ -118,13 +128,78 @@ export class Deployer {
         runtime,
         handler,
         config,
-        source,
+        source: opts.source ?? 'api',
         version: cur.version + 1,
         updated_at: new Date().toISOString(),
       };
-      await this.commit(rec, () => this.opts.store.update(rec, cur.version));
+      const meta = { createdBy: actorOf(opts), change: describeChange(cur, rec) };
+      await this.commit(rec, () => this.opts.store.update(rec, cur.version, meta));
       return rec;
     });
+  }
+
+  /** GET /functions/:name/versions: the history, newest first. */
+  versions(name: string): { live: number; versions: FunctionVersion[] } {
+    const live = this.get(name).version;
+    return { live, versions: this.opts.store.versions(name) };
+  }
+
+  /** One retained version's content (404 for an unknown version, 410 for a pruned one). */
+  versionRecord(name: string, version: number): FunctionRecord {
+    const cur = this.get(name);
+    if (version === cur.version) return cur;
+    const v = this.opts.store.version(name, version);
+    if (!v) throw new FaasError('VERSION_NOT_FOUND', `function "${name}" has no version ${version} (versions 1 to ${cur.version})`, { details: { field: 'version', function: name, version } });
+    if (!v.record) {
+      throw new FaasError('VERSION_PRUNED', `version ${version} of "${name}" is no longer retained (system.versions_retained keeps the last ${this.opts.versionsRetained})`, {
+        details: { field: 'version', function: name, version },
+      });
+    }
+    return v.record;
+  }
+
+  /**
+   * Make `version`'s content live again, as a new version ("rollback to N"); by default the
+   * newest retained version before the live one. Instances roll over as on an update.
+   */
+  async rollback(name: string, version: number | undefined, opts: DeployOptions = {}): Promise<FunctionRecord> {
+    return this.serial(name, async () => {
+      const cur = this.get(name);
+      const target = version ?? this.opts.store.versions(name).find((v) => v.version < cur.version && v.retained)?.version;
+      if (target === undefined) throw badRequest('version', `function "${name}" has no retained version before ${cur.version} to roll back to`);
+      if (target === cur.version) throw badRequest('version', `version ${target} is already live`);
+      const old = this.versionRecord(name, target);
+      const rec: FunctionRecord = {
+        ...cur,
+        runtime: old.runtime,
+        handler: old.handler,
+        code: old.code,
+        files: old.files,
+        config: old.config,
+        source: opts.source ?? 'api',
+        version: cur.version + 1,
+        updated_at: new Date().toISOString(),
+      };
+      const meta = { createdBy: actorOf(opts), change: `rollback to ${target}` };
+      // The old version's directory, dependencies installed, is copied when it is still there.
+      const from = (await this.opts.code.exists(name, target)) ? this.opts.code.versionDir(name, target) : undefined;
+      await this.commit(rec, () => this.opts.store.update(rec, cur.version, meta), from);
+      this.opts.logger.info({ function: name, version: rec.version, to: target }, 'function rolled back');
+      return rec;
+    });
+  }
+
+  /**
+   * A pinned call (POST /invoke/name@N): the version's own small pool, made on first use from
+   * its retained content (its directory rebuilt if lost). The live version is not pinned.
+   */
+  async pin(name: string, version: number): Promise<string | null> {
+    const rec = this.versionRecord(name, version);
+    if (rec.version === this.get(name).version) return null;
+    if (!(await this.opts.code.exists(name, version))) {
+      await this.serial(name, () => this.opts.code.write(name, version, rec.runtime, rec.files, (dir) => this.installDependencies(rec, dir)));
+    }
+    return this.opts.target.pinned(rec, this.opts.code.versionDir(name, version));
   }
 
   /**
@@ -181,7 +256,7 @@ export class Deployer {
       const cur = this.opts.store.get(d.name);
       const input = { name: d.name, runtime: d.runtime, handler: d.handler, config: d.config };
       if (!cur) {
-        await this.create(input, 'yaml', d.files);
+        await this.create(input, { source: 'yaml', uploaded: d.files, actor: 'faas_config.yaml' });
         this.opts.logger.info({ function: d.name }, 'declared function created from config');
       } else if (
         filesDigest(cur.files) !== filesDigest(d.files) ||
@@ -191,7 +266,7 @@ export class Deployer {
         cur.source !== 'yaml'
       ) {
         const { name: _n, ...patch } = input;
-        await this.update(d.name, patch, 'yaml', d.files);
+        await this.update(d.name, patch, { source: 'yaml', uploaded: d.files, actor: 'faas_config.yaml' });
         this.opts.logger.info({ function: d.name }, 'declared function updated from config');
       }
     }
@@ -220,26 +295,47 @@ export class Deployer {
     if (deps.length > 0) await this.opts.installer.install(rec.runtime, deps, dir);
   }
 
-  /** Prepare a ready version, write its row (`write`), then hand it to the pools. */
-  private async commit(rec: FunctionRecord, write: () => void): Promise<void> {
+  /**
+   * Prepare a ready version, write its row (`write`), then hand it to the pools. `from`: a
+   * version directory to copy (a rollback) instead of writing and installing the files again.
+   */
+  private async commit(rec: FunctionRecord, write: () => void, from?: string): Promise<void> {
     const target = this.opts.target;
     this.opts.checkSecrets?.(rec);
     await target.prepare(rec.config.execution_mode, rec.runtime);
-    // Checked before its dependencies are installed: fail fast.
     const entry = functionEntry(rec);
-    const dir = await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.files, async (tmp) => {
-      await target.checkCode(rec.runtime, tmp, entry.file, entry.handler);
-      await this.installDependencies(rec, tmp);
-    });
+    const dir = from
+      ? await this.opts.code.copy(rec.name, from, rec.version)
+      : await this.opts.code.write(rec.name, rec.version, rec.runtime, rec.files, async (tmp) => {
+          // Checked before its dependencies are installed: fail fast.
+          await target.checkCode(rec.runtime, tmp, entry.file, entry.handler);
+          await this.installDependencies(rec, tmp);
+        });
     try {
       write();
     } catch (e) {
-      await this.opts.code.prune(rec.name, new Set([rec.version - 1]));
+      await this.opts.code.removeVersion(rec.name, rec.version);
       throw e;
     }
     this.opts.onChanged?.(rec.name);
     this.opts.logger.info({ function: rec.name, version: rec.version, runtime: rec.runtime, mode: rec.config.execution_mode }, 'function deployed');
     await target.deployed(rec, dir);
+    await this.pruneVersions(rec.name);
+  }
+
+  /** Content beyond system.versions_retained goes: the rows' code and the directories. */
+  private async pruneVersions(name: string): Promise<void> {
+    const pruned = this.opts.store.pruneVersions(name, this.opts.versionsRetained);
+    if (pruned.length === 0) return;
+    const keep = new Set(
+      this.opts.store
+        .versions(name)
+        .filter((v) => v.retained)
+        .map((v) => v.version),
+    );
+    await this.opts.code.prune(name, keep);
+    this.opts.target.unpinned(name, keep);
+    this.opts.logger.info({ function: name, versions: pruned }, 'old versions pruned');
   }
 
   /** One deploy at a time per function name; different functions proceed in parallel. */
@@ -258,4 +354,27 @@ export class Deployer {
 /** The entry file's text: what `code` shows for the function. */
 function entryText(runtime: RuntimeName, handler: string | null, files: FunctionFiles): string {
   return files[entryPoint(runtime, handler, Object.keys(files)).file]!.toString('utf8');
+}
+
+function actorOf(opts: DeployOptions): string {
+  return opts.actor ?? (opts.source === 'yaml' ? 'faas_config.yaml' : 'api');
+}
+
+/** What a new version changed against the one before, in a few words. */
+export function describeChange(prev: FunctionRecord, next: FunctionRecord): string {
+  const parts: string[] = [];
+  const names = (list: string[]) => (list.length <= 3 ? list.join(', ') : `${list.slice(0, 3).join(', ')} and ${list.length - 3} more`);
+  const added = Object.keys(next.files).filter((p) => !(p in prev.files));
+  const removed = Object.keys(prev.files).filter((p) => !(p in next.files));
+  const changed = Object.keys(next.files).filter((p) => p in prev.files && !prev.files[p]!.equals(next.files[p]!));
+  if (changed.length) parts.push(`changed ${names(changed)}`);
+  if (added.length) parts.push(`added ${names(added)}`);
+  if (removed.length) parts.push(`removed ${names(removed)}`);
+  if (prev.runtime !== next.runtime) parts.push(`runtime ${prev.runtime} -> ${next.runtime}`);
+  if (prev.handler !== next.handler) parts.push(`handler ${prev.handler ?? '(default)'} -> ${next.handler ?? '(default)'}`);
+  const keys = [...new Set([...Object.keys(prev.config), ...Object.keys(next.config)])].filter(
+    (k) => JSON.stringify(prev.config[k as keyof FunctionRecord['config']]) !== JSON.stringify(next.config[k as keyof FunctionRecord['config']]),
+  );
+  if (keys.length) parts.push(`config: ${keys.sort().join(', ')}`);
+  return parts.length ? parts.join('; ') : 'no change (redeployed)';
 }

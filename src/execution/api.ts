@@ -77,4 +77,11 @@ export interface DeployTarget {
   deployed(rec: FunctionRecord, codeDir: string): Promise<void>;
   /** The function is gone: its calls are refused, its instances stop, its metrics are dropped. */
   removed(name: string): Promise<void>;
+  /**
+   * A retained older version called pinned: its own small pool (made on first use, gone when
+   * idle), under the key "name@version" that invoke() takes. Returns that key.
+   */
+  pinned(rec: FunctionRecord, codeDir: string): string;
+  /** Versions of `name` not in `keep` were pruned: their pinned pools close. */
+  unpinned(name: string, keep: ReadonlySet<number>): void;
 }

@@ -31,7 +31,14 @@ interface PoolEntry {
   pool: FunctionPool;
   mode: ExecutionMode;
   timeoutMs: number;
+  /** The function's name, what metrics and logs are recorded under (a pinned pool's key is name@version). */
+  label: string;
+  /** A pinned version's pool: when it was last called (closed after warm_instance_ttl idle). */
+  pinnedUsedAt?: number;
 }
+
+/** A pinned version gets a small pool: it is for checking a version, not for serving traffic. */
+const PINNED_MAX_INSTANCES = 2;
 
 export class ExecutionManager implements ExecutionApi, DeployTarget {
   private readonly pools = new Map<string, PoolEntry>();
@@ -51,7 +58,11 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
     // One sweep for every pool instead of a timer per idle instance (keeps timers off the hot path).
     const every = Math.max(250, Math.min(this.ttlMs / 4, 30_000));
     this.reaper = setInterval(() => {
-      for (const e of this.pools.values()) e.pool.reap(this.ttlMs);
+      const now = Date.now();
+      for (const [key, e] of this.pools) {
+        e.pool.reap(this.ttlMs);
+        if (e.pinnedUsedAt !== undefined && now - e.pinnedUsedAt > this.ttlMs && e.pool.counts().busy === 0 && e.pool.queueDepth === 0) this.closePool(key);
+      }
     }, every);
     this.reaper.unref();
   }
@@ -76,15 +87,17 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
     const entry = this.pools.get(name);
     if (!entry) return Promise.reject(new FaasError('FUNCTION_NOT_FOUND', `function "${name}" does not exist`, { details: { function: name } }));
     if (this.draining) return Promise.reject(new FaasError('DRAINING', 'faasd is shutting down; retry against another instance', { retryAfter: 5 }));
+    if (entry.pinnedUsedAt !== undefined) entry.pinnedUsedAt = Date.now();
     const observer = this.opts.observer;
     if (!observer) return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs }, signal);
     const t0 = performance.now();
     const mode = entry.mode;
+    const fn = entry.label;
     return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs }, signal).then(
       (out) => {
         if (this.pools.get(name) !== entry) return out; // deleted (or re-created) meanwhile
-        observer.invocation({ function: name, mode, status: out.result.status, durationMs: performance.now() - t0, coldStart: out.coldStart, start: out.start, waitMs: out.waitMs });
-        if (out.result.logs.length > 0) observer.functionLogs(name, req.id, out.result.logs);
+        observer.invocation({ function: fn, mode, status: out.result.status, durationMs: performance.now() - t0, coldStart: out.coldStart, start: out.start, waitMs: out.waitMs });
+        if (out.result.logs.length > 0) observer.functionLogs(fn, req.id, out.result.logs);
         return out;
       },
       (err: unknown) => {
@@ -92,7 +105,7 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
         // Deleted meanwhile, or never run (its client left while it was queued): not an invocation.
         if (this.pools.get(name) !== entry || fe?.code === 'CLIENT_CLOSED') throw err;
         observer.invocation({
-          function: name,
+          function: fn,
           mode,
           status: fe?.status ?? 500,
           errorCode: fe?.code ?? 'INTERNAL',
@@ -102,7 +115,7 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
           waitMs: 0,
         });
         const logs = fe?.details.logs;
-        if (Array.isArray(logs) && logs.length > 0) observer.functionLogs(name, req.id, logs as string[]);
+        if (Array.isArray(logs) && logs.length > 0) observer.functionLogs(fn, req.id, logs as string[]);
         throw err;
       },
     );
@@ -202,6 +215,40 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
       return;
     }
     if (cur) void cur.pool.close();
+    this.pools.set(rec.name, this.newPool(pf, driver, mode, rec.name));
+  }
+
+  pinned(rec: FunctionRecord, codeDir: string): string {
+    const key = `${rec.name}@${rec.version}`;
+    if (this.pools.has(key)) return key;
+    const mode = rec.config.execution_mode;
+    const driver = this.opts.drivers.get(mode);
+    if (!driver) throw new FaasError('DEPLOY_FAILED', `version ${rec.version} of "${rec.name}" runs in ${mode} mode, which is not available on this daemon`, { details: { field: 'version' } });
+    const pf = this.poolFunction(rec, codeDir);
+    const entry = this.newPool({ ...pf, minInstances: 0, maxInstances: Math.min(pf.maxInstances, PINNED_MAX_INSTANCES) }, driver, mode, rec.name);
+    entry.pinnedUsedAt = Date.now();
+    this.pools.set(key, entry);
+    this.opts.logger.info({ function: rec.name, version: rec.version }, 'pinned version pool opened');
+    return key;
+  }
+
+  unpinned(name: string, keep: ReadonlySet<number>): void {
+    for (const key of [...this.pools.keys()]) {
+      if (key.startsWith(`${name}@`) && !keep.has(Number(key.slice(name.length + 1)))) this.closePool(key);
+    }
+  }
+
+  async removed(name: string): Promise<void> {
+    const e = this.pools.get(name);
+    for (const key of [...this.pools.keys()]) if (key.startsWith(`${name}@`)) this.closePool(key);
+    if (!e) return;
+    this.closePool(name);
+    // Forgotten now: calls still running finish unrecorded (see invoke), so nothing of a
+    // deleted function stays in metrics, stats or logs.
+    this.opts.observer?.functionRemoved(name);
+  }
+
+  private newPool(pf: PoolFunction, driver: Driver, mode: ExecutionMode, label: string): PoolEntry {
     const pool = new FunctionPool(pf, {
       driver,
       capacity: this.capacity,
@@ -209,19 +256,18 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
       coldStartTimeoutMs: this.opts.config.system.cold_start_timeout * 1000,
       queueLimit: Math.max(64, pf.maxInstances * 64),
     });
-    this.pools.set(rec.name, { pool, mode, timeoutMs: pf.timeoutMs });
     pool.ensureMinimum();
+    return { pool, mode, timeoutMs: pf.timeoutMs, label };
   }
 
-  async removed(name: string): Promise<void> {
-    const e = this.pools.get(name);
+  /**
+   * Out of the map at once; not awaited: close() drains (running calls finish, up to their
+   * timeout), and DELETE answers at once; shutdown's destroy() still waits for every pool.
+   */
+  private closePool(key: string): void {
+    const e = this.pools.get(key);
     if (!e) return;
-    this.pools.delete(name);
-    // Forgotten now: calls still running finish unrecorded (see invoke), so nothing of a
-    // deleted function stays in metrics, stats or logs.
-    this.opts.observer?.functionRemoved(name);
-    // Not awaited: close() drains (running calls finish, up to their timeout), and DELETE
-    // answers at once; shutdown's destroy() still waits for every pool.
+    this.pools.delete(key);
     this.closing.add(e.pool);
     void e.pool.close().finally(() => this.closing.delete(e.pool));
   }

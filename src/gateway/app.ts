@@ -13,6 +13,7 @@ import { invokeRoutes } from './routes/invoke.js';
 import { observabilityRoutes } from './routes/observability.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { secretRoutes } from './routes/secrets.js';
+import { versionRoutes } from './routes/versions.js';
 
 // Request ids: 16 random hex digits, cut from a pooled random buffer (one getrandom() per 512
 // requests instead of one per request).
@@ -68,6 +69,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(async (scope) => healthRoutes(scope, deps));
   await app.register(async (scope) => functionRoutes(scope, deps));
+  await app.register(async (scope) => versionRoutes(scope, deps));
   await app.register(async (scope) => invokeRoutes(scope, deps));
   await app.register(async (scope) => asyncRoutes(scope, deps));
   await app.register(async (scope) => scheduleRoutes(scope, deps));

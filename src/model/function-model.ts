@@ -26,6 +26,27 @@ export interface FunctionRecord {
   updated_at: string;
 }
 
+/** One entry of a function's history (GET /functions/:name/versions). */
+export interface FunctionVersion {
+  version: number;
+  created_at: string;
+  /** The API key's name, or "faas_config.yaml". */
+  created_by: string;
+  /** sha256 of the files (function-files.ts filesDigest). */
+  digest: string;
+  /** What this version changed, in words: "files: main.py", "config: timeout", "rollback to 3". */
+  change: string;
+  source: 'api' | 'yaml';
+  /** Its content is kept (one of the last system.versions_retained): it can be rolled back to or called pinned. */
+  retained: boolean;
+}
+
+/** Who made a version and what it changed, recorded with it. */
+export interface VersionMeta {
+  createdBy: string;
+  change: string;
+}
+
 const PYTHON_ALIASES = /^(python|python3|python3\.\d{1,2}|py|py3)$/;
 const NODE_ALIASES = /^(node|nodejs|node\d{1,2}|nodejs\d{1,2}|javascript|js)$/;
 

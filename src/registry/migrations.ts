@@ -90,6 +90,27 @@ const MIGRATIONS: readonly string[] = [
      created_at TEXT NOT NULL,
      updated_at TEXT NOT NULL
    ) STRICT`,
+  // 8: versions: every create, update and rollback, immutable; the content (code, files,
+  // config) of all but the last system.versions_retained is dropped (pruned_at set). The
+  // functions row stays the live version. Existing functions start with their live version.
+  `CREATE TABLE function_versions (
+     name       TEXT NOT NULL,
+     version    INTEGER NOT NULL,
+     runtime    TEXT NOT NULL,
+     handler    TEXT,
+     code       TEXT,
+     files      TEXT,
+     config     TEXT,
+     source     TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     digest     TEXT NOT NULL,
+     change     TEXT NOT NULL,
+     pruned_at  TEXT,
+     PRIMARY KEY (name, version)
+   ) STRICT;
+   INSERT INTO function_versions (name, version, runtime, handler, code, files, config, source, created_at, created_by, digest, change)
+     SELECT name, version, runtime, handler, code, files, config, source, updated_at, '(before versions)', '', 'live when versions were introduced' FROM functions`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -4,10 +4,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { FaasError } from '../errors.js';
 import type { RuntimeName } from '../model/runtime.js';
-import type { FunctionConfig, FunctionRecord } from '../model/function-model.js';
+import type { FunctionConfig, FunctionRecord, FunctionVersion, VersionMeta } from '../model/function-model.js';
 import { configShapeProblem, fieldName, instanceBoundsProblem } from '../model/function-schema.js';
 import { migrate } from './migrations.js';
-import { defaultEntryFile, type FunctionFiles } from '../model/function-files.js';
+import { defaultEntryFile, filesDigest, type FunctionFiles } from '../model/function-files.js';
 
 interface Row {
   name: string;
@@ -63,6 +63,32 @@ function decodeFiles(json: string): FunctionFiles {
   return out;
 }
 
+interface VersionRow extends Omit<Row, 'code' | 'config' | 'updated_at'> {
+  code: string | null;
+  config: string | null;
+  created_by: string;
+  digest: string;
+  change: string;
+  pruned_at: string | null;
+}
+
+function toVersion(r: VersionRow): FunctionVersion {
+  return {
+    version: r.version,
+    created_at: r.created_at,
+    created_by: r.created_by,
+    // Versions recorded by the migration carry no digest: it is computed from their files.
+    digest: r.digest || (r.files !== null ? filesDigest(decodeFiles(r.files)) : r.code !== null ? filesDigest({ x: Buffer.from(r.code) }) : ''),
+    change: r.change,
+    source: r.source as 'api' | 'yaml',
+    retained: r.pruned_at === null,
+  };
+}
+
+function versionColumns(rec: FunctionRecord, meta: VersionMeta) {
+  return { created_by: meta.createdBy, change: meta.change, digest: filesDigest(rec.files) };
+}
+
 /** A record as the statements bind it. */
 function toRow(rec: FunctionRecord): Row {
   return { ...rec, files: encodeFiles(rec.files), config: JSON.stringify(rec.config) };
@@ -107,6 +133,18 @@ export class RegistryStore {
            version = @version, source = @source, updated_at = @updated_at WHERE name = @name AND version = @prev_version`,
       ),
       delete: this.db.prepare<[string]>('DELETE FROM functions WHERE name = ?'),
+      deleteVersions: this.db.prepare<[string]>('DELETE FROM function_versions WHERE name = ?'),
+      insertVersion: this.db.prepare(
+        `INSERT INTO function_versions (name, version, runtime, handler, code, files, config, source, created_at, created_by, digest, change)
+         VALUES (@name, @version, @runtime, @handler, @code, @files, @config, @source, @updated_at, @created_by, @digest, @change)`,
+      ),
+      listVersions: this.db.prepare<[string], VersionRow>('SELECT * FROM function_versions WHERE name = ? ORDER BY version DESC'),
+      getVersion: this.db.prepare<[string, number], VersionRow>('SELECT * FROM function_versions WHERE name = ? AND version = ?'),
+      pruneVersions: this.db.prepare<[string, string, string, number], { version: number }>(
+        `UPDATE function_versions SET code = NULL, files = NULL, config = NULL, pruned_at = ?
+         WHERE name = ? AND pruned_at IS NULL AND version NOT IN (SELECT version FROM function_versions WHERE name = ? ORDER BY version DESC LIMIT ?)
+         RETURNING version`,
+      ),
       ping: this.db.prepare('SELECT 1'),
     };
   }
@@ -137,9 +175,14 @@ export class RegistryStore {
     return out;
   }
 
-  insert(rec: FunctionRecord): void {
+  /** A new function and its first version, in one transaction. */
+  insert(rec: FunctionRecord, meta: VersionMeta): void {
     try {
-      this.stmts.insert.run(toRow(rec));
+      this.db.transaction(() => {
+        const row = toRow(rec);
+        this.stmts.insert.run(row);
+        this.stmts.insertVersion.run({ ...row, ...versionColumns(rec, meta) });
+      })();
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new FaasError('FUNCTION_EXISTS', `function "${rec.name}" already exists: use PUT /functions/${rec.name} to update it`, {
@@ -150,16 +193,43 @@ export class RegistryStore {
     }
   }
 
-  /** Optimistic update: fails with 409 if someone else updated the row in between. */
-  update(rec: FunctionRecord, prevVersion: number): void {
-    const r = this.stmts.update.run({ ...toRow(rec), prev_version: prevVersion });
-    if (r.changes !== 1) {
-      throw new FaasError('FUNCTION_EXISTS', `function "${rec.name}" was changed concurrently; retry the update`);
-    }
+  /** Optimistic update, recorded as a new version: fails with 409 if someone else updated the row in between. */
+  update(rec: FunctionRecord, prevVersion: number, meta: VersionMeta): void {
+    this.db.transaction(() => {
+      const row = toRow(rec);
+      const r = this.stmts.update.run({ ...row, prev_version: prevVersion });
+      if (r.changes !== 1) {
+        throw new FaasError('FUNCTION_EXISTS', `function "${rec.name}" was changed concurrently; retry the update`);
+      }
+      this.stmts.insertVersion.run({ ...row, ...versionColumns(rec, meta) });
+    })();
   }
 
+  /** A function and its whole version history. */
   delete(name: string): boolean {
-    return this.stmts.delete.run(name).changes === 1;
+    return this.db.transaction(() => {
+      this.stmts.deleteVersions.run(name);
+      return this.stmts.delete.run(name).changes === 1;
+    })();
+  }
+
+  /** Every version of `name`, newest first (content left out). */
+  versions(name: string): FunctionVersion[] {
+    return this.stmts.listVersions.all(name).map(toVersion);
+  }
+
+  /** One version with its content; null when there is no such version, or its content was pruned. */
+  version(name: string, version: number): { info: FunctionVersion; record: FunctionRecord | null } | null {
+    const row = this.stmts.getVersion.get(name, version);
+    if (!row) return null;
+    const info = toVersion(row);
+    if (row.pruned_at !== null || row.code === null || row.config === null) return { info, record: null };
+    return { info, record: toRecord({ ...row, code: row.code, config: row.config, updated_at: row.created_at, created_at: row.created_at }) };
+  }
+
+  /** Drop the content of all but the newest `keep` versions; the versions whose content went. */
+  pruneVersions(name: string, keep: number): number[] {
+    return this.stmts.pruneVersions.all(new Date().toISOString(), name, name, keep).map((r) => r.version);
   }
 
   healthy(): boolean {

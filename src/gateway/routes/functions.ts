@@ -45,6 +45,18 @@ export function summary(rec: FunctionRecord) {
   };
 }
 
+/** A function in full: GET /functions/:name, and what create, update and rollback answer. */
+export function functionDetails(rec: FunctionRecord, deps: AppDeps) {
+  return {
+    ...summary(rec),
+    code: rec.code,
+    files: fileList(rec.files),
+    digest: filesDigest(rec.files),
+    config: rec.config,
+    instances: deps.execution.instanceCounts(rec.name),
+  };
+}
+
 export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   // JSON only on these routes: text/plain would otherwise be parsed and then fail as "not an object".
   app.removeContentTypeParser('text/plain');
@@ -74,14 +86,7 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
     req.body = meta;
   });
 
-  const details = (rec: FunctionRecord) => ({
-    ...summary(rec),
-    code: rec.code,
-    files: fileList(rec.files),
-    digest: filesDigest(rec.files),
-    config: rec.config,
-    instances: deps.execution.instanceCounts(rec.name),
-  });
+  const details = (rec: FunctionRecord) => functionDetails(rec, deps);
 
   app.get('/functions', { config: { scope: 'manage' } }, async () => {
     const functions = deps.functions.list().map((r) => ({ ...summary(r), instances: deps.execution.instanceCounts(r.name) }));
@@ -89,7 +94,7 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
   });
 
   app.post<{ Body: Record<string, unknown> }>('/functions', { config: { scope: 'manage' }, bodyLimit, schema: { body: createBody } }, async (req, reply) => {
-    const rec = await deps.functions.create(req.body, 'api', uploads.get(req));
+    const rec = await deps.functions.create(req.body, { uploaded: uploads.get(req), actor: req.apiKey?.name });
     reply.code(201).header('Location', `/functions/${rec.name}`);
     return details(rec);
   });
@@ -110,7 +115,7 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
     async (req) => {
       const files = uploads.get(req);
       if (!files && Object.keys(req.body).length === 0) throw badRequest('body', 'body must NOT have fewer than 1 properties: send code, files, runtime, handler or config');
-      return details(await deps.functions.update(req.params.name, req.body, 'api', files));
+      return details(await deps.functions.update(req.params.name, req.body, { uploaded: files, actor: req.apiKey?.name }));
     },
   );
 
