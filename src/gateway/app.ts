@@ -3,7 +3,9 @@ import crypto from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { KeyRing, registerAuth } from './auth.js';
 import type { AppDeps } from './deps.js';
+import { registerSharedSchemas } from './api-schemas.js';
 import { registerErrorHandling } from './error-handler.js';
+import { registerOpenApi } from './openapi.js';
 import { registerAuthLockout, registerRateLimit } from './rate-limit.js';
 import { asyncRoutes } from './routes/async.js';
 import { functionRoutes } from './routes/functions.js';
@@ -66,6 +68,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     done();
   });
+
+  // Before the routes: the document is built from every route registered after it.
+  registerSharedSchemas(app);
+  await registerOpenApi(app);
 
   await app.register(async (scope) => healthRoutes(scope, deps));
   await app.register(async (scope) => functionRoutes(scope, deps));

@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest } from '../../errors.js';
 import type { Job, JobStatus } from '../../jobs/job-store.js';
+import { R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 import { EMPTY_BODY, acceptRawBodies, forwardedHeaders } from './forwarded.js';
 
@@ -92,19 +93,34 @@ export async function asyncRoutes(app: FastifyInstance, deps: AppDeps): Promise<
     return { id: job.id, status: job.status, status_url: `/invocations/${job.id}` };
   };
   const invoke = { config: { scope: 'invoke' as const } };
-  app.post<{ Params: AsyncParams }>('/async/:name', invoke, enqueue);
-  app.post<{ Params: AsyncParams }>('/async/:name/*', invoke, enqueue);
+  const enqueueSchema = {
+    summary: 'Queue a call (committed before the 202); Idempotency-Key and X-Callback-Url headers optional',
+    consumes: ['*/*'],
+    response: R.enqueued,
+  };
+  app.post<{ Params: AsyncParams }>('/async/:name', { ...invoke, schema: enqueueSchema }, enqueue);
+  app.post<{ Params: AsyncParams }>('/async/:name/*', { ...invoke, schema: enqueueSchema }, enqueue);
 
   const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } } } as const;
-  app.get<{ Params: { id: string } }>('/invocations/:id', { ...invoke, schema: { params: idParams } }, async (req) => jobView(jobs.get(req.params.id)));
-  app.delete<{ Params: { id: string } }>('/invocations/:id', { ...invoke, schema: { params: idParams } }, async (req) => jobView(jobs.cancel(req.params.id)));
-  app.post<{ Params: { id: string } }>('/invocations/:id/retry', { config: { scope: 'manage' }, schema: { params: idParams } }, async (req) => jobView(jobs.retry(req.params.id)));
+  app.get<{ Params: { id: string } }>('/invocations/:id', { ...invoke, schema: { summary: 'An async call: status, attempts, result or error', params: idParams, response: R.job } }, async (req) =>
+    jobView(jobs.get(req.params.id)),
+  );
+  app.delete<{ Params: { id: string } }>('/invocations/:id', { ...invoke, schema: { summary: 'Cancel a queued async call', params: idParams, response: R.job } }, async (req) =>
+    jobView(jobs.cancel(req.params.id)),
+  );
+  app.post<{ Params: { id: string } }>(
+    '/invocations/:id/retry',
+    { config: { scope: 'manage' }, schema: { summary: 'Queue a failed async call again', params: idParams, response: R.job } },
+    async (req) => jobView(jobs.retry(req.params.id)),
+  );
 
   app.get<{ Querystring: { function?: string; status?: string; limit?: string; cursor?: string } }>(
     '/invocations',
     {
       config: { scope: 'manage' },
       schema: {
+        summary: 'List async calls, newest first',
+        response: R.jobList,
         querystring: {
           type: 'object',
           additionalProperties: false,

@@ -7,6 +7,7 @@ import { badRequest } from '../../errors.js';
 import { type FunctionFiles, fileList, filesDigest } from '../../model/function-files.js';
 import type { FunctionRecord } from '../../model/function-model.js';
 import { FUNCTION_CONFIG_SCHEMA_ID, compileWithFunctionSchema } from '../../model/function-schema.js';
+import { R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 
 const nameParams = {
@@ -88,30 +89,46 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
 
   const details = (rec: FunctionRecord) => functionDetails(rec, deps);
 
-  app.get('/functions', { config: { scope: 'manage' } }, async () => {
+  app.get('/functions', { config: { scope: 'manage' }, schema: { summary: 'List functions (no code)', response: R.functionList } }, async () => {
     const functions = deps.functions.list().map((r) => ({ ...summary(r), instances: deps.execution.instanceCounts(r.name) }));
     return { functions, count: functions.length };
   });
 
-  app.post<{ Body: Record<string, unknown> }>('/functions', { config: { scope: 'manage' }, bodyLimit, schema: { body: createBody } }, async (req, reply) => {
-    const rec = await deps.functions.create(req.body, { uploaded: uploads.get(req), actor: req.apiKey?.name });
-    reply.code(201).header('Location', `/functions/${rec.name}`);
-    return details(rec);
-  });
+  app.post<{ Body: Record<string, unknown> }>(
+    '/functions',
+    {
+      config: { scope: 'manage' },
+      bodyLimit,
+      schema: { summary: 'Create a function: JSON {name, code or files, ...}, or a .tar.gz with X-Faas-Function', body: createBody, response: R.functionCreated },
+    },
+    async (req, reply) => {
+      const rec = await deps.functions.create(req.body, { uploaded: uploads.get(req), actor: req.apiKey?.name });
+      reply.code(201).header('Location', `/functions/${rec.name}`);
+      return details(rec);
+    },
+  );
 
-  app.get<{ Params: { name: string } }>('/functions/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req) => {
-    return details(deps.functions.get(req.params.name));
-  });
+  app.get<{ Params: { name: string } }>(
+    '/functions/:name',
+    { config: { scope: 'manage' }, schema: { summary: 'A function in full', params: nameParams, response: R.functionDetails } },
+    async (req) => {
+      return details(deps.functions.get(req.params.name));
+    },
+  );
 
-  app.get<{ Params: { name: string } }>('/functions/:name/code', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req, reply) => {
-    const { version, stream } = deps.functions.archive(req.params.name);
-    reply.type('application/gzip').header('content-disposition', `attachment; filename="${req.params.name}-v${version}.tar.gz"`);
-    return reply.send(stream);
-  });
+  app.get<{ Params: { name: string } }>(
+    '/functions/:name/code',
+    { config: { scope: 'manage' }, schema: { summary: "The function's files as a .tar.gz", params: nameParams, response: R.archive } },
+    async (req, reply) => {
+      const { version, stream } = deps.functions.archive(req.params.name);
+      reply.type('application/gzip').header('content-disposition', `attachment; filename="${req.params.name}-v${version}.tar.gz"`);
+      return reply.send(stream);
+    },
+  );
 
   app.put<{ Params: { name: string }; Body: Record<string, unknown> }>(
     '/functions/:name',
-    { config: { scope: 'manage' }, bodyLimit, schema: { params: nameParams, body: updateBody } },
+    { config: { scope: 'manage' }, bodyLimit, schema: { summary: 'Update a function (partial): a new version', params: nameParams, body: updateBody, response: R.functionDetails } },
     async (req) => {
       const files = uploads.get(req);
       if (!files && Object.keys(req.body).length === 0) throw badRequest('body', 'body must NOT have fewer than 1 properties: send code, files, runtime, handler or config');
@@ -119,8 +136,12 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
     },
   );
 
-  app.delete<{ Params: { name: string } }>('/functions/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req, reply) => {
-    await deps.functions.delete(req.params.name);
-    reply.code(204);
-  });
+  app.delete<{ Params: { name: string } }>(
+    '/functions/:name',
+    { config: { scope: 'manage' }, schema: { summary: 'Delete a function and its versions', params: nameParams, response: R.noContent } },
+    async (req, reply) => {
+      await deps.functions.delete(req.params.name);
+      reply.code(204);
+    },
+  );
 }

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
+import { R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 
 export async function healthRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const started = Date.now();
-  app.get('/health', async (_req, reply) => {
+  app.get('/health', { schema: { summary: 'Registry, drivers and images, warnings (public; never waits on Docker)', response: R.health } }, async (_req, reply) => {
     const registryOk = deps.functions.healthy();
     const drivers = deps.execution.health();
     const warnings: string[] = [];

@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FaasError, badRequest } from '../../errors.js';
 import type { InvokeOutcome } from '../../execution/api.js';
+import { R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 import { EMPTY_BODY, acceptRawBodies, forwardedHeaders } from './forwarded.js';
 
@@ -64,8 +65,16 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
     if (result.logs.length > 0 && req.log.level === 'debug') req.log.debug({ function: params.name, logs: result.logs }, 'function output');
     return reply.send(result.body);
   };
-  // No params schema on the hot path: an unknown name is a 404 from one map lookup anyway.
-  const opts = { config: { scope: 'invoke' as const } };
+  // No params schema on the hot path: an unknown name is a 404 from one map lookup anyway. The
+  // function's answer is bytes (never serialized): the response schema documents, costs nothing.
+  const opts = {
+    config: { scope: 'invoke' as const },
+    schema: {
+      summary: 'Run the function: method, subpath, query, headers and body pass through; name@N runs retained version N (or X-Faas-Version: N)',
+      consumes: ['*/*'],
+      response: R.invoke,
+    },
+  };
   app.all<{ Params: InvokeParams }>('/invoke/:name', opts, handler);
   app.all<{ Params: InvokeParams }>('/invoke/:name/*', opts, handler);
 }

@@ -2,6 +2,7 @@
 // (?follow=true streams them: log-stream.ts).
 import type { FastifyInstance } from 'fastify';
 import { badRequest } from '../../errors.js';
+import { R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 import { LogStreams } from './log-stream.js';
 
@@ -18,12 +19,12 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
     done();
   });
 
-  app.get('/metrics', { config: deps.config.system.metrics_auth ? { scope: 'metrics' } : {} }, async (_req, reply) => {
+  app.get('/metrics', { config: deps.config.system.metrics_auth ? { scope: 'metrics' } : {}, schema: { summary: 'Prometheus metrics', response: R.metrics } }, async (_req, reply) => {
     reply.header('content-type', obs.metrics.contentType);
     return obs.metrics.text();
   });
 
-  app.get('/stats', { config: { scope: 'manage' } }, async () => {
+  app.get('/stats', { config: { scope: 'manage' }, schema: { summary: 'Daemon-wide statistics', response: R.stats } }, async () => {
     const t = obs.stats.totals();
     // Every mode this daemon knows (running or not), so a dashboard sees zeros, not gaps.
     const byMode: Record<string, number> = Object.fromEntries(Object.keys(deps.execution.health()).map((m) => [m, 0]));
@@ -43,41 +44,47 @@ export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): 
     };
   });
 
-  app.get<{ Params: { name: string } }>('/stats/functions/:name', { config: { scope: 'manage' }, schema: { params: NAME_PARAMS } }, async (req) => {
-    const fn = deps.functions.get(req.params.name);
-    const c = obs.stats.of(fn.name);
-    const usage = await deps.execution.instanceUsage(fn.name);
-    const states = new Map(
-      deps.execution
-        .listInstances()
-        .filter((i) => i.function === fn.name)
-        .map((i) => [i.id, i]),
-    );
-    return {
-      name: fn.name,
-      version: fn.version,
-      mode: fn.config.execution_mode,
-      invocations: { total: c?.invocations ?? 0, errors: c?.errors ?? 0, cold_starts: c?.coldStarts ?? 0, prewarmed_starts: c?.prewarmedStarts ?? 0 },
-      latency_ms: c ? c.latency.percentiles(PCT) : { p50: null, p95: null, p99: null },
-      cold_start_ms: c ? c.coldStartLatency.percentiles([50, 95]) : { p50: null, p95: null },
-      queue_depth: deps.execution.queueDepths().find((q) => q.function === fn.name)?.depth ?? 0,
-      async: asyncQueue(deps.jobs.stats().filter((s) => s.function === fn.name)),
-      instances: usage.map((u) => ({
-        id: u.instance,
-        state: states.get(u.instance)?.state ?? 'unknown',
-        invocations: states.get(u.instance)?.invocations ?? 0,
-        cpu_seconds: u.usage ? Math.round(u.usage.cpuSeconds * 1000) / 1000 : null,
-        memory_bytes: u.usage?.memoryBytes ?? null,
-      })),
-    };
-  });
+  app.get<{ Params: { name: string } }>(
+    '/stats/functions/:name',
+    { config: { scope: 'manage' }, schema: { summary: "One function's statistics and its instances' CPU and memory", params: NAME_PARAMS, response: R.functionStats } },
+    async (req) => {
+      const fn = deps.functions.get(req.params.name);
+      const c = obs.stats.of(fn.name);
+      const usage = await deps.execution.instanceUsage(fn.name);
+      const states = new Map(
+        deps.execution
+          .listInstances()
+          .filter((i) => i.function === fn.name)
+          .map((i) => [i.id, i]),
+      );
+      return {
+        name: fn.name,
+        version: fn.version,
+        mode: fn.config.execution_mode,
+        invocations: { total: c?.invocations ?? 0, errors: c?.errors ?? 0, cold_starts: c?.coldStarts ?? 0, prewarmed_starts: c?.prewarmedStarts ?? 0 },
+        latency_ms: c ? c.latency.percentiles(PCT) : { p50: null, p95: null, p99: null },
+        cold_start_ms: c ? c.coldStartLatency.percentiles([50, 95]) : { p50: null, p95: null },
+        queue_depth: deps.execution.queueDepths().find((q) => q.function === fn.name)?.depth ?? 0,
+        async: asyncQueue(deps.jobs.stats().filter((s) => s.function === fn.name)),
+        instances: usage.map((u) => ({
+          id: u.instance,
+          state: states.get(u.instance)?.state ?? 'unknown',
+          invocations: states.get(u.instance)?.invocations ?? 0,
+          cpu_seconds: u.usage ? Math.round(u.usage.cpuSeconds * 1000) / 1000 : null,
+          memory_bytes: u.usage?.memoryBytes ?? null,
+        })),
+      };
+    },
+  );
 
   app.get<{ Params: { name: string }; Querystring: { limit?: string; since?: string; follow?: string } }>(
     '/functions/:name/logs',
     {
       config: { scope: 'manage' },
       schema: {
+        summary: 'What the function printed; follow=true streams new lines as server-sent events',
         params: NAME_PARAMS,
+        response: R.logs,
         querystring: {
           type: 'object',
           additionalProperties: false,

@@ -1,6 +1,7 @@
 // GET /schedules: every cron schedule, when it runs next, and how its last run went.
 import type { FastifyInstance } from 'fastify';
 import type { ScheduleView } from '../../jobs/scheduler.js';
+import { R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -26,7 +27,11 @@ export async function scheduleRoutes(app: FastifyInstance, deps: AppDeps): Promi
     '/schedules',
     {
       config: { scope: 'manage' },
-      schema: { querystring: { type: 'object', additionalProperties: false, properties: { function: { type: 'string', maxLength: 63 } } } },
+      schema: {
+        summary: 'Every cron schedule: next and last run, last job',
+        querystring: { type: 'object', additionalProperties: false, properties: { function: { type: 'string', maxLength: 63 } } },
+        response: R.schedules,
+      },
     },
     async (req) => {
       const schedules = deps.schedules.list(req.query.function).map(scheduleView);

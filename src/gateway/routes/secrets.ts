@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { FaasError } from '../../errors.js';
 import { MAX_SECRET_BYTES } from '../../secrets/secrets.js';
+import { R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 
 const nameParams = {
@@ -40,25 +41,37 @@ export async function secretRoutes(app: FastifyInstance, deps: AppDeps): Promise
     }
   });
 
-  app.get('/secrets', { config: { scope: 'manage' } }, async () => {
+  app.get('/secrets', { config: { scope: 'manage' }, schema: { summary: 'List secrets (never values)', response: R.secretList } }, async () => {
     const list = secrets.list();
     return { secrets: list, count: list.length };
   });
 
-  app.get<{ Params: { name: string } }>('/secrets/:name', { config: { scope: 'manage' }, schema: { params: nameParams } }, async (req) => secrets.get(req.params.name));
-
-  app.post<{ Body: Record<string, unknown> }>('/secrets', { config: { scope: 'admin' }, bodyLimit, schema: { body: createBody } }, async (req, reply) => {
-    const out = secrets.create(req.body);
-    reply.code(201).header('Location', `/secrets/${out.name}`);
-    return out;
-  });
-
-  app.put<{ Params: { name: string }; Body: Record<string, unknown> }>('/secrets/:name', { config: { scope: 'admin' }, bodyLimit, schema: { params: nameParams, body: updateBody } }, async (req) =>
-    secrets.update(req.params.name, req.body),
+  app.get<{ Params: { name: string } }>('/secrets/:name', { config: { scope: 'manage' }, schema: { summary: 'One secret (never its value)', params: nameParams, response: R.secret } }, async (req) =>
+    secrets.get(req.params.name),
   );
 
-  app.delete<{ Params: { name: string } }>('/secrets/:name', { config: { scope: 'admin' }, schema: { params: nameParams } }, async (req, reply) => {
-    secrets.delete(req.params.name);
-    reply.code(204);
-  });
+  app.post<{ Body: Record<string, unknown> }>(
+    '/secrets',
+    { config: { scope: 'admin' }, bodyLimit, schema: { summary: 'Create a secret', body: createBody, response: R.secretCreated } },
+    async (req, reply) => {
+      const out = secrets.create(req.body);
+      reply.code(201).header('Location', `/secrets/${out.name}`);
+      return out;
+    },
+  );
+
+  app.put<{ Params: { name: string }; Body: Record<string, unknown> }>(
+    '/secrets/:name',
+    { config: { scope: 'admin' }, bodyLimit, schema: { summary: "Change a secret's value: the instances that use it are replaced", params: nameParams, body: updateBody, response: R.secret } },
+    async (req) => secrets.update(req.params.name, req.body),
+  );
+
+  app.delete<{ Params: { name: string } }>(
+    '/secrets/:name',
+    { config: { scope: 'admin' }, schema: { summary: 'Delete a secret no function uses', params: nameParams, response: R.noContent } },
+    async (req, reply) => {
+      secrets.delete(req.params.name);
+      reply.code(204);
+    },
+  );
 }
