@@ -1,8 +1,10 @@
-// The `faasd` command: serve (default), --check-system, --create-config.
+// The `faasd` command: serve (default), --check-system, --create-config, and the client
+// subcommands (deploy, invoke, ls, ...: client/) that talk to a running daemon over HTTP.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { addClientCommands } from './client/index.js';
 import { ConfigError, type LoadedConfig, loadConfig } from './config/load.js';
 import { sampleConfig } from './config/sample.js';
 import { type Daemon, startDaemon } from './daemon.js';
@@ -56,7 +58,8 @@ async function createConfigFile(target: string, force: boolean): Promise<number>
 export async function main(argv: string[]): Promise<void> {
   const program = new Command()
     .name('faasd')
-    .description('Single-node Function-as-a-Service daemon: process and container modes')
+    .usage('[options]            serve (the daemon)\n       faasd <command> [options]  talk to a running daemon')
+    .description('Single-node Function-as-a-Service daemon (process and container modes), and its command-line client')
     .version(pkg.version)
     .option('-c, --config <file>', 'load this faas_config.yaml (or set FAAS_CONFIG_FILE)')
     .option('--host <host>', 'listen address (overrides system.api_gateway_host)')
@@ -65,10 +68,27 @@ export async function main(argv: string[]): Promise<void> {
     .option('--check-system', 'check what this host supports and exit')
     .option('--create-config [file]', 'write a commented sample config with fresh keys (default ./faas_config.yaml)')
     .option('--force', 'with --create-config: overwrite an existing file')
-    .showHelpAfterError();
-  program.parse(argv);
-  const opts = program.opts<CliOptions>();
+    // The daemon's options go before a command, a command's after it: `faasd deploy -f x` is the
+    // command's -f, never the daemon's.
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .action(async () => {
+      if (program.args.length > 0) program.error(`error: unknown command '${program.args[0]}' (faasd --help lists the commands)`);
+      await serve(program.opts<CliOptions>());
+    });
+  program.addHelpText(
+    'after',
+    '\nQuick start: `faasd` in one terminal; in another, `faasd deploy hello handler.py`\nthen `faasd invoke hello -d \'{"name": "you"}\'`. `faasd <command> --help` for more.',
+  );
+  addClientCommands(program);
+  // After the commands are made (they copy the root's settings): a stray word reaches the
+  // action above, which names it, instead of commander's "too many arguments".
+  program.allowExcessArguments();
+  await program.parseAsync(argv);
+}
 
+/** Bare `faasd`, `--check-system` and `--create-config`: the daemon's side. */
+async function serve(opts: CliOptions): Promise<void> {
   if (opts.createConfig !== undefined) {
     const target = typeof opts.createConfig === 'string' ? opts.createConfig : 'faas_config.yaml';
     process.exitCode = await createConfigFile(target, Boolean(opts.force));

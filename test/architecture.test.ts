@@ -29,6 +29,10 @@ const LAYERS: Array<[prefix: string, rank: number]> = [
   ['execution/driver.ts', 42],
   ['execution/events.ts', 43],
   ['execution/protocol/', 41],
+  // The command-line client talks to a daemon over HTTP only: ranked below registry/,
+  // execution/ and gateway/ so it cannot import them; it may use model/ and config/ (a stack
+  // file is checked by the daemon's own loader).
+  ['client/', 35],
   ['logger.ts', 30],
   ['config/', 20],
   ['os/', 10],
