@@ -33,6 +33,11 @@ async function main(): Promise<number> {
   const startedAt = new Date(t0).toISOString();
   const loadStart = loadAverage();
   process.stderr.write(`[bench] ${opts.quick ? 'quick' : 'full'} run, load average ${loadStart.map((v) => v.toFixed(2)).join(' ')}, budget ${opts.budgetS} s\n`);
+  if (opts.quick) {
+    process.stderr.write(
+      `[bench] SMOKE TEST: --quick measures ${opts.durationS} s after a ${opts.warmupS} s warm-up, before a steady state; its figures show that the bench runs, not how fast faasd is, and no target is evaluated\n`,
+    );
+  }
 
   const maxDensity = Math.max(opts.densityProcess, opts.densityContainer);
   const faasd = await Faasd.start({ entry: opts.daemonEntry, maxConcurrentFunctions: Math.max(1000, maxDensity + 200), cpuProfDir: opts.cpuProfDir });

@@ -35,13 +35,19 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
   const L: string[] = [];
   const m = r.machine;
   const o = r.options;
-  L.push('# faasd benchmark results', '');
+  L.push(r.quick ? '# faasd benchmark: SMOKE TEST (--quick), not results' : '# faasd benchmark results', '');
   L.push(
     `Written by \`npm run bench${r.quick ? ' -- --quick' : ''}\` (bench/run.ts) on ${r.started_at.slice(0, 16).replace('T', ' ')} UTC in ${n(r.duration_s)} s. ` +
       `Every load figure is the median of ${o.runs} run${o.runs > 1 ? 's' : ''} of ${o.duration_s} s after a warm-up, with [min–max] over the runs. ` +
       'Latencies are client-side (autocannon, closed loop, keep-alive), in ms. Targets are reported, never asserted.',
   );
-  if (r.quick) L.push('', '**Quick run** (CI smoke test): one short run per figure; the numbers show the bench works, not how fast faasd is.');
+  if (r.quick) {
+    L.push(
+      '',
+      `**Smoke test** (\`--quick\`): one run of ${o.duration_s} s per figure after a ${o.warmup_s} s warm-up, before the daemon, its instances and V8 reach a steady state (a quick run has read 0.03–0.09 of the ceiling where a full run reads 0.3). ` +
+        'It shows that the bench works end to end, not how fast faasd is: no target is evaluated. Run `npm run bench` for figures.',
+    );
+  }
   L.push('', '## Machine', '', '| | |', '|---|---|');
   L.push(`| host | ${m.host} |`);
   L.push(`| CPU | ${m.cores} cores, ${m.cpu_model} |`);
@@ -83,6 +89,7 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
     const ceil = w.ceiling.status === 'ok' ? w.ceiling.data : null;
     const rows: [string, Outcome<LoadFigure[]> | undefined][] = [
       ['ceiling (bare Fastify echo)', w.ceiling],
+      ['workerd (the same echo as a Cloudflare Worker)', w.workerd ?? { status: 'skipped', reason: 'not run' }],
       ...COMBOS.map((c): [string, Outcome<LoadFigure[]> | undefined] => [`faasd ${c}`, w.faasd[c]]),
     ];
     for (const [label, out] of rows) {
@@ -236,10 +243,20 @@ function renderBaselines(L: string[], r: BenchResults): void {
     L.push('_not run_');
     return;
   }
-  L.push('Measured in the same run as faasd, on the same machine: a bare Fastify echo in its own node process (ceiling), a new interpreter per request, and `docker run --rm` per request.', '');
+  L.push(
+    "Measured in the same run as faasd, on the same machine: a bare Fastify echo in its own node process (ceiling), Cloudflare's workerd serving the same echo as a Worker, a new interpreter per request, and `docker run --rm` per request.",
+    '',
+  );
   L.push('| baseline | figure |', '|---|---|');
   if (ceiling) for (const f of ceiling) L.push(`| ceiling, ${f.connections} client${f.connections > 1 ? 's' : ''} | ${s(f.rps)} req/s, p50 ${s(f.p50, 2)} ms |`);
   else if (warm) L.push(`| ceiling | ${cell(notOk(warm.ceiling) ?? '')} |`);
+  const workerd = warm?.workerd?.status === 'ok' ? warm.workerd.data : null;
+  if (workerd) {
+    for (const f of workerd) {
+      const c = ceiling?.find((x) => x.connections === f.connections);
+      L.push(`| workerd, ${f.connections} client${f.connections > 1 ? 's' : ''} | ${s(f.rps)} req/s (${c ? n(f.rps.median / c.rps.median, 2) : '-'} x ceiling), p50 ${s(f.p50, 2)} ms |`);
+    }
+  } else if (warm) L.push(`| workerd | ${cell(notOk(warm.workerd) ?? '')} |`);
   for (const k of ['spawn/python', 'spawn/node', 'docker-run/python', 'docker-run/node'] as BaselineKey[]) {
     const b = cold?.baselines[k];
     if (!cold) break;
@@ -248,8 +265,9 @@ function renderBaselines(L: string[], r: BenchResults): void {
       `| ${k.startsWith('spawn') ? 'process' : 'docker run'} per request, ${k.split('/')[1]} | ${why || b?.status !== 'ok' ? cell(why ?? '') : `p50 ${n(b.data.p50, 1)} ms, p95 ${n(b.data.p95, 1)} ms per request (n=${b.data.n})`} |`,
     );
   }
-  L.push('', '| faasd | warm req/s at 64 clients / ceiling | cold start p50 / naive baseline p50 | same, prewarm off |', '|---|---:|---:|---:|');
+  L.push('', '| faasd | warm req/s at 64 clients / ceiling | / workerd | cold start p50 / naive baseline p50 | same, prewarm off |', '|---|---:|---:|---:|---:|');
   const ceil64 = ceiling?.find((f) => f.connections === 64);
+  const wd64 = workerd?.find((f) => f.connections === 64);
   for (const c of COMBOS) {
     const w = warm?.faasd[c];
     const f64 = w?.status === 'ok' ? w.data.find((f) => f.connections === 64) : undefined;
@@ -258,6 +276,8 @@ function renderBaselines(L: string[], r: BenchResults): void {
     const b = cold?.baselines[key];
     const bp50 = b?.status === 'ok' ? b.data.p50 : null;
     const frac = (o: Outcome<ColdFigure> | undefined) => (o?.status === 'ok' && bp50 ? n(o.data.p50 / bp50, 3) : '-');
-    L.push(`| ${c} | ${f64 && ceil64 ? n(f64.rps.median / ceil64.rps.median, 2) : '-'} | ${frac(cold?.faasd[c])} | ${frac(cold?.faasd_no_prewarm?.[c])} |`);
+    L.push(
+      `| ${c} | ${f64 && ceil64 ? n(f64.rps.median / ceil64.rps.median, 2) : '-'} | ${f64 && wd64 ? n(f64.rps.median / wd64.rps.median, 2) : '-'} | ${frac(cold?.faasd[c])} | ${frac(cold?.faasd_no_prewarm?.[c])} |`,
+    );
   }
 }

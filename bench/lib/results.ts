@@ -13,6 +13,8 @@ export type Outcome<T> = { status: 'ok'; data: T } | { status: 'unavailable' | '
 export interface WarmResults {
   body_bytes: number;
   ceiling: Outcome<LoadFigure[]>;
+  /** Cloudflare's workerd running the same echo as a Worker (bench/servers/workerd/), same load, same run. */
+  workerd?: Outcome<LoadFigure[]>;
   faasd: Partial<Record<Combo, Outcome<LoadFigure[]>>>;
 }
 
@@ -35,6 +37,8 @@ export interface SleepResults {
   /** The ceiling server's /sleep route: the same wait in-process, no gateway. */
   ceiling: Outcome<SleepFigure>;
   faasd: Partial<Record<Combo, Outcome<SleepFigure>>>;
+  /** The same clients served by 2 instances of an async function with `concurrency` = clients / 2. */
+  concurrent?: { instances: number; concurrency: number; faasd: Partial<Record<Combo, Outcome<SleepFigure & { instances_seen: number }>>> };
 }
 
 export interface ColdFigure {
@@ -52,6 +56,16 @@ export interface ColdFigure {
   warm?: { n: number; p50: number; p95: number; min: number; max: number };
 }
 
+/** A burst of deploys (`n` within `window_ms`), each function called once as soon as it is deployed. */
+export interface BurstFigure {
+  n: number;
+  window_ms: number;
+  start_kinds: Record<string, number>;
+  prewarmed_share: number;
+  first_call_p50: number;
+  first_call_p95: number;
+}
+
 export type BaselineKey = `spawn/${Runtime}` | `docker-run/${Runtime}`;
 
 export interface ColdResults {
@@ -60,6 +74,8 @@ export interface ColdResults {
   /** A second daemon with prewarm 0: every first call starts an instance from nothing. */
   faasd_no_prewarm: Partial<Record<Combo, Outcome<ColdFigure>>>;
   baselines: Partial<Record<BaselineKey, Outcome<ColdFigure>>>;
+  /** A burst of deploys against the default config's generic pool (issue 17, target 3). */
+  burst?: Partial<Record<Combo, Outcome<BurstFigure>>>;
 }
 
 export interface DensityFigure {

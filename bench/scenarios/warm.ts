@@ -1,6 +1,7 @@
 // Figure 1: warm invoke of a trivial JSON echo, per mode and runtime, at each concurrency,
-// next to the ceiling (a bare Fastify echo in its own node process).
-import { startCeiling } from '../lib/baselines.js';
+// next to the ceiling (a bare Fastify echo in its own node process) and Cloudflare's workerd
+// running the same echo as a Worker (another FaaS runtime, same machine, same load).
+import { startCeiling, startWorkerd } from '../lib/baselines.js';
 import { outcome, type BenchContext } from '../lib/context.js';
 import { CpuSampler } from '../lib/cpu.js';
 import { ECHO_BODY, echoCode } from '../lib/functions.js';
@@ -39,6 +40,14 @@ export async function warmScenario(ctx: BenchContext): Promise<WarmResults> {
     const server = await startCeiling();
     try {
       return await sweep(ctx, `${server.url}/echo`, JSON_HEADERS, 'ceiling', () => new CpuSampler(server.child.pid, null));
+    } finally {
+      await server.stop();
+    }
+  });
+  results.workerd = await outcome(ctx, 'workerd', async () => {
+    const server = await startWorkerd();
+    try {
+      return await sweep(ctx, `${server.url}/echo`, JSON_HEADERS, 'workerd', () => new CpuSampler(server.child.pid, null));
     } finally {
       await server.stop();
     }
