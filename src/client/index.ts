@@ -2,7 +2,6 @@
 // over its HTTP API and nothing else. Each command is one module under commands/; this file
 // wires them to commander and turns every failure into one line on stderr and exit code 1.
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { parseDuration } from '../model/function-schema.js';
 import { deployCommand } from './commands/deploy.js';
 import { describeCommand } from './commands/describe.js';
 import { instancesCommand } from './commands/instances.js';
@@ -12,6 +11,7 @@ import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { rmCommand } from './commands/rm.js';
 import { statsCommand } from './commands/stats.js';
+import { durationMs } from './duration.js';
 import { ClientError, FaasClient } from './http.js';
 import { Output } from './output.js';
 import { resolveConnection } from './settings.js';
@@ -34,7 +34,7 @@ function int(flag: string, min = 0) {
 
 /** --timeout 30, 30s, 2m -> seconds. */
 function seconds(v: string): number {
-  const ms = parseDuration(/^[0-9.]+$/.test(v) ? Number(v) : v);
+  const ms = durationMs(v);
   if (ms === null || ms <= 0) throw new InvalidArgumentError('expected seconds (30) or a duration (30s, 2m)');
   return ms / 1000;
 }

@@ -6,8 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ClientError, type FaasClient } from '../http.js';
 import { type Output, formatBytes } from '../output.js';
-import { loadStack } from '../stack.js';
-import { packDirectory } from '../tarball.js';
+import type { StackFunction } from '../stack.js';
 
 export interface DeployFlags {
   file?: string;
@@ -82,6 +81,8 @@ async function deployOne(client: FaasClient, spec: DeploySpec, onPhase: (label: 
   let send: (method: 'PUT' | 'POST') => Promise<Response>;
   if (spec.dir !== undefined) {
     onPhase(`packing ${spec.dir}`);
+    // Loaded when needed (tar, and below the daemon's config loader): other commands start faster.
+    const { packDirectory } = await import('../tarball.js');
     const packed = await packDirectory(spec.dir);
     const label = `deploying ${spec.name}: ${packed.files.length} file${packed.files.length === 1 ? '' : 's'}, ${formatBytes(packed.bytes)} (${formatBytes(packed.archive.length)} packed)`;
     send = (method) => {
@@ -147,7 +148,8 @@ export async function deployCommand(client: FaasClient, out: Output, args: strin
     const perFunction = ['runtime', 'handler', 'mode', 'memory', 'timeout', 'env', 'min', 'max'] as const;
     const given = perFunction.filter((k) => flags[k] !== undefined);
     if (given.length > 0) throw new ClientError('BadArgument', `with -f the stack file sets each function's config; --${given[0]} is not taken`);
-    const all = loadStack(flags.file);
+    const { loadStack } = await import('../stack.js');
+    const all: StackFunction[] = loadStack(flags.file);
     const unknown = args.filter((a) => !all.some((f) => f.name === a));
     if (unknown.length > 0) throw new ClientError('BadArgument', `${flags.file} has no function ${unknown.map((u) => `"${u}"`).join(', ')} (it has ${all.map((f) => f.name).join(', ')})`);
     specs = args.length > 0 ? all.filter((f) => args.includes(f.name)) : all;

@@ -1,7 +1,7 @@
 // faasd logs NAME [--since 10m] [--limit N] [--follow]: what the function printed. --follow
 // keeps the connection open (server-sent events from GET /functions/:name/logs?follow=true) and
 // prints each line as the function prints it, until Ctrl-C or the function is deleted.
-import { parseDuration } from '../../model/function-schema.js';
+import { durationMs } from '../duration.js';
 import { ClientError, type FaasClient } from '../http.js';
 import type { Output } from '../output.js';
 
@@ -19,7 +19,7 @@ interface LogLine {
 
 /** "10m", "2h", "30s", a number of seconds, or an ISO time -> ISO time. */
 export function sinceTime(value: string, now = Date.now()): string {
-  const ms = parseDuration(/^[0-9.]+$/.test(value) ? Number(value) : value);
+  const ms = durationMs(value);
   if (ms !== null) return new Date(now - ms).toISOString();
   const t = Date.parse(value);
   if (Number.isNaN(t)) throw new ClientError('BadArgument', `--since ${JSON.stringify(value)}: expected a duration such as 10m, 2h, 30s, or an ISO time`);
