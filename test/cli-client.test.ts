@@ -202,7 +202,12 @@ describe.skipIf(!isRoot)('faasd client commands', () => {
     expect(ls.stdout).not.toContain('\x1b['); // no colour off a terminal
     const listed = JSON.parse((await ok(cli(d, ['ls', '--json']))).stdout);
     expect(listed.map((f: { name: string }) => f.name)).toEqual(['boom', 'echo']);
-    expect(listed[1].stats).toMatchObject({ invocations: 2, errors: 0 });
+    expect(listed[1].stats).toMatchObject({ invocations: { total: 2, errors: 0, cold_starts: 1 }, latency_ms: { p95: expect.any(Number) } });
+    // one request: the list carries each function's traffic when asked (?stats=true)
+    const raw = (await (await fetch(`${d.url}/functions?stats=true`, { headers: AUTH })).json()) as { functions: { name: string; stats?: unknown }[] };
+    expect(raw.functions.find((f) => f.name === 'boom')!.stats).toMatchObject({ invocations: { total: 1, errors: 1 } });
+    const plain = (await (await fetch(`${d.url}/functions`, { headers: AUTH })).json()) as { functions: { stats?: unknown }[] };
+    expect(plain.functions[0]!.stats).toBeUndefined();
 
     const desc = await ok(cli(d, ['describe', 'boom']));
     expect(desc.stdout).toMatch(/^name:\s+boom$/m);

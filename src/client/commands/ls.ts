@@ -3,11 +3,10 @@
 import type { FaasClient } from '../http.js';
 import { type Output, formatMs, relativeTime } from '../output.js';
 
+/** A function's traffic as GET /functions?stats=true and GET /stats/functions/:name give it. */
 export interface FunctionStats {
-  invocations: number;
-  errors: number;
-  cold_starts?: number;
-  p95_ms: number | null;
+  invocations: { total: number; errors: number; cold_starts: number; prewarmed_starts?: number };
+  latency_ms: { p50: number | null; p95: number | null; p99: number | null };
 }
 
 export interface ListedFunction {
@@ -20,10 +19,10 @@ export interface ListedFunction {
   stats?: FunctionStats;
 }
 
-/** GET /stats/functions/:name in the shape of the list's `stats`. */
+/** A daemon older than ?stats=true: GET /stats/functions/:name, trimmed to the list's `stats`. */
 async function statsOf(client: FaasClient, name: string): Promise<FunctionStats> {
-  const s = await client.call<{ invocations: { total: number; errors: number; cold_starts: number }; latency_ms: { p95: number | null } }>('GET', `/stats/functions/${name}`);
-  return { invocations: s.invocations.total, errors: s.invocations.errors, cold_starts: s.invocations.cold_starts, p95_ms: s.latency_ms.p95 };
+  const s = await client.call<FunctionStats>('GET', `/stats/functions/${encodeURIComponent(name)}`);
+  return { invocations: s.invocations, latency_ms: s.latency_ms };
 }
 
 export async function listFunctions(client: FaasClient): Promise<ListedFunction[]> {
@@ -60,9 +59,9 @@ export async function lsCommand(client: FaasClient, out: Output): Promise<number
       f.execution_mode,
       String(f.version),
       String(f.instances.total),
-      String(f.stats?.invocations ?? 0),
-      f.stats && f.stats.errors > 0 ? { text: String(f.stats.errors), style: 'red' as const } : String(f.stats?.errors ?? 0),
-      formatMs(f.stats?.p95_ms),
+      String(f.stats?.invocations.total ?? 0),
+      f.stats && f.stats.invocations.errors > 0 ? { text: String(f.stats.invocations.errors), style: 'red' as const } : String(f.stats?.invocations.errors ?? 0),
+      formatMs(f.stats?.latency_ms.p95),
       relativeTime(f.updated_at),
     ]),
   );

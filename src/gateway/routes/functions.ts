@@ -88,11 +88,32 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
   });
 
   const details = (rec: FunctionRecord) => functionDetails(rec, deps);
+  const statsOf = (name: string) => {
+    const c = deps.observability.stats.of(name);
+    return {
+      invocations: { total: c?.invocations ?? 0, errors: c?.errors ?? 0, cold_starts: c?.coldStarts ?? 0, prewarmed_starts: c?.prewarmedStarts ?? 0 },
+      latency_ms: c ? c.latency.percentiles([50, 95, 99]) : { p50: null, p95: null, p99: null },
+    };
+  };
 
-  app.get('/functions', { config: { scope: 'manage' }, schema: { summary: 'List functions (no code)', response: R.functionList } }, async () => {
-    const functions = deps.functions.list().map((r) => ({ ...summary(r), instances: deps.execution.instanceCounts(r.name) }));
-    return { functions, count: functions.length };
-  });
+  // ?stats=true adds each function's traffic (as GET /stats/functions/:name counts it), so a
+  // table of every function (`faasd ls`, the console) is one request, not one per function.
+  app.get<{ Querystring: { stats?: string } }>(
+    '/functions',
+    {
+      config: { scope: 'manage' },
+      schema: {
+        summary: 'List functions (no code); stats=true adds invocations, errors and latency per function',
+        querystring: { type: 'object', properties: { stats: { type: 'string', enum: ['true', 'false', '1', '0'] } } },
+        response: R.functionList,
+      },
+    },
+    async (req) => {
+      const withStats = req.query.stats === 'true' || req.query.stats === '1';
+      const functions = deps.functions.list().map((r) => ({ ...summary(r), instances: deps.execution.instanceCounts(r.name), ...(withStats ? { stats: statsOf(r.name) } : {}) }));
+      return { functions, count: functions.length };
+    },
+  );
 
   app.post<{ Body: Record<string, unknown> }>(
     '/functions',
