@@ -181,6 +181,9 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       if ((await Promise.race([graceful.then(() => 'done' as const), deadline])) === 'deadline') {
         logger.warn({ timeout_s: config.system.shutdown_timeout }, 'shutdown deadline passed: killing invocations still running');
         await manager.close();
+        // A connection that never sent a request is not "idle" to Node and would hold close()
+        // past the deadline: every connection goes now.
+        app.server.closeAllConnections();
       }
       clearTimeout(timer);
       await graceful;

@@ -1,4 +1,5 @@
 // Graceful shutdown over a real socket.
+import net from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import { DEMO, startTestDaemon } from './helpers/daemon.js';
 import { deploy, isRoot } from './helpers/functions.js';
@@ -40,5 +41,17 @@ describe.skipIf(!isRoot)('graceful shutdown', () => {
     await d.close();
     expect(Date.now() - t0).toBeLessThan(5000);
     expect([502, 503, 'dropped']).toContain(await inflight);
+  });
+
+  it('a connection that never sends a request does not hold the shutdown past its deadline', async () => {
+    const d = await startTestDaemon({ listen: true, config: { system: { shutdown_timeout: 0.5 } } });
+    const { port } = new URL(d.url);
+    const sock = net.connect(Number(port), '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    const ended = new Promise((r) => sock.once('close', r));
+    const t0 = Date.now();
+    await d.close();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await ended;
   });
 });
