@@ -1,61 +1,14 @@
 // The client commands (faasd deploy, invoke, ls, ...) as a user runs them: the real CLI as a
 // child process (bin/faasd.js -> dist/, built by `npm test`) against a real listening daemon.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Daemon } from '../src/daemon.js';
+import { describe, expect, it } from 'vitest';
+import { cli, faasd, ok } from './helpers/cli.js';
 import { startTestDaemon, tempDir } from './helpers/daemon.js';
 import { isRoot } from './helpers/functions.js';
 import { makeNpmPackage, makeWheel } from './helpers/packages.js';
 import { tarGz } from './helpers/tarball.js';
-
-const BIN = path.resolve(__dirname, '..', 'bin', 'faasd.js');
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs `faasd ...args` (async: the daemon answering it lives in this process). The environment
- * is clean: no FAASD_* but what the test gives, HOME a temp dir (no login file).
- */
-function faasd(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: opts.cwd,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: opts.env?.HOME ?? '/nonexistent', ...opts.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  onTestFinished(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdin.end(opts.input ?? '');
-  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout, stderr })));
-}
-
-/** The CLI pointed at daemon `d` (FAASD_URL), with the quick-start key by default. */
-const cli = (d: Daemon, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string } = {}) => faasd(args, { ...opts, env: { FAASD_URL: d.url, ...opts.env } });
-
-async function ok(r: Promise<Run>): Promise<Run> {
-  const res = await r;
-  expect(res.status, `stdout: ${res.stdout}\nstderr: ${res.stderr}`).toBe(0);
-  return res;
-}
-
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 function write(dir: string, files: Record<string, string>): string {
   for (const [p, text] of Object.entries(files)) {
@@ -81,7 +34,7 @@ describe('faasd --help', () => {
     const r = await ok(faasd(['--help']));
     const section = r.stdout.split('Commands:\n')[1]!.split('\n\n')[0]!.split('\n');
     const names = section.map((l) => l.trim().split(/\s+/)[0]);
-    expect(names).toEqual(['deploy', 'invoke', 'ls', 'describe', 'logs', 'rm', 'instances', 'stats', 'login']);
+    expect(names).toEqual(['deploy', 'invoke', 'ls', 'describe', 'logs', 'rm', 'instances', 'stats', 'versions', 'rollback', 'login']);
     for (const l of section) expect(l).toMatch(/^ {2}\S.*\S {2,}\S/); // the command, then its one-line summary
     // the daemon's own options are still there
     for (const flag of ['--config', '--check-system', '--create-config', '--port']) expect(r.stdout).toContain(flag);
@@ -229,7 +182,7 @@ describe.skipIf(!isRoot)('faasd client commands', () => {
     expect((await ok(cli(d, ['logs', 'echo']))).stdout).toMatch(/^\d\d:\d\d:\d\d\.\d{3} [0-9a-f]{8} echo called POST \/before$/m);
 
     const follower = cli(d, ['logs', 'echo', '--follow', '--since', '1s']);
-    await until(() => d.observability.logs.followerCount('echo') === 1);
+    await expect.poll(() => d.observability.logs.followerCount('echo')).toBe(1);
     await ok(cli(d, ['invoke', 'echo', '--path', '/after']));
     const del = await fetch(`${d.url}/functions/echo`, { method: 'DELETE', headers: AUTH });
     expect(del.status).toBe(204);

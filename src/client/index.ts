@@ -11,6 +11,7 @@ import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { rmCommand } from './commands/rm.js';
 import { statsCommand } from './commands/stats.js';
+import { rollbackCommand, versionsCommand } from './commands/versions.js';
 import { durationMs } from './duration.js';
 import { ClientError, FaasClient } from './http.js';
 import { Output } from './output.js';
@@ -141,6 +142,12 @@ export function addClientCommands(program: Command): void {
     .action(run((c, o, f, [name]) => instancesCommand(c, o, name as string | undefined, (f.stop as string[] | undefined) ?? [])));
 
   clientCommand(program, 'stats [name]', 'stats [NAME]', "platform statistics, or one function's").action(run((c, o, _f, [name]) => statsCommand(c, o, name as string | undefined)));
+
+  clientCommand(program, 'versions <name>', 'versions NAME', "a function's versions: who, when, what changed").action(run((c, o, _f, [name]) => versionsCommand(c, o, name as string)));
+
+  clientCommand(program, 'rollback <name>', 'rollback NAME', 'make an earlier version live again (--to N)')
+    .option('--to <version>', 'the version to go back to (default: the retained version before the live one)', int('--to', 1))
+    .action(run((c, o, f, [name]) => rollbackCommand(c, o, name as string, f.to as number | undefined)));
 
   TERMS.set('login', 'login');
   program
