@@ -340,7 +340,8 @@ def handle(request):
     expect(JSON.stringify(env)).not.toContain('s3cret');
     expect(env.GREETING).toBe('hi');
     expect(env.HOME).toBe('/tmp');
-    const allowed = new Set(['FAAS_SOCKET', 'PATH', 'HOME', 'LANG', 'HOSTNAME', 'GREETING', 'PYTHONDONTWRITEBYTECODE', 'PYTHONUNBUFFERED', 'PYTHONNOUSERSITE']);
+    // FAASD_SECRETS_DIR: where its secret files are (a path, never a value).
+    const allowed = new Set(['FAAS_SOCKET', 'FAASD_SECRETS_DIR', 'PATH', 'HOME', 'LANG', 'HOSTNAME', 'GREETING', 'PYTHONDONTWRITEBYTECODE', 'PYTHONUNBUFFERED', 'PYTHONNOUSERSITE']);
     expect(Object.keys(env).filter((k) => !allowed.has(k))).toEqual([]);
     // Only its own code; no other function's directory, no host paths, no Docker socket.
     expect(r.function_files).toEqual(['main.py']);
@@ -351,8 +352,22 @@ def handle(request):
     for (const m of ['/run/faas', '/opt/faas/runtime', '/function', '/tmp']) expect(mounts).toContain(m);
     const unexpected = mounts.filter(
       (m) =>
-        !['/', '/run/faas', '/opt/faas/runtime', '/function', '/tmp', '/etc/resolv.conf', '/etc/hostname', '/etc/hosts', '/sbin/docker-init', '/dev', '/proc', '/sys'].includes(m) &&
-        !/^\/(proc|dev|sys)\//.test(m),
+        ![
+          '/',
+          '/run/faas',
+          '/opt/faas/runtime',
+          '/function',
+          '/tmp',
+          '/var/faasd/secrets',
+          '/var/openfaas/secrets',
+          '/etc/resolv.conf',
+          '/etc/hostname',
+          '/etc/hosts',
+          '/sbin/docker-init',
+          '/dev',
+          '/proc',
+          '/sys',
+        ].includes(m) && !/^\/(proc|dev|sys)\//.test(m),
     );
     expect(unexpected).toEqual([]);
   });

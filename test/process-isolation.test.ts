@@ -206,7 +206,13 @@ def handle(r):
     for (const inst of fs.readdirSync(path.join(runDir, 'process'))) {
       const dir = path.join(runDir, 'process', inst);
       if (!fs.statSync(dir).isDirectory() || inst.startsWith('.')) continue;
-      // A pre-warmed instance's code slot holds the function's own files, bound read-only.
+      // A pre-warmed instance's code slot holds the function's own files, bound read-only; its
+      // secrets directory holds the (read-only, here empty) directory the sandbox sees.
+      if (inst.endsWith('.secrets')) {
+        expect(fs.readdirSync(dir)).toEqual(['files']);
+        expect(fs.readdirSync(path.join(dir, 'files'))).toEqual([]);
+        continue;
+      }
       const expected = inst.endsWith('.code') ? ['main.py'] : ['shim.sock'];
       expect(fs.readdirSync(dir).filter((f) => !expected.includes(f))).toEqual([]);
     }
