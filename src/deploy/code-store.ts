@@ -39,11 +39,8 @@ export class CodeStore {
 
   /** Write the version's directory atomically; `prepare` runs inside the temp dir first. */
   async write(name: string, version: number, runtime: RuntimeName, files: FunctionFiles, prepare?: PrepareHook): Promise<string> {
-    const fnDir = this.functionDir(name);
-    await fs.mkdir(fnDir, { recursive: true, mode: 0o711 });
-    const tmp = path.join(fnDir, `.tmp-v${version}-${crypto.randomBytes(4).toString('hex')}`);
-    await fs.mkdir(tmp, { mode: 0o755 });
-    try {
+    return this.place(name, version, async (tmp) => {
+      await fs.mkdir(tmp, { mode: 0o755 });
       // Paths were checked when the files came in (model/function-files.ts): relative, no "..".
       for (const [rel, content] of Object.entries(files)) {
         const file = path.join(tmp, rel);
@@ -56,21 +53,21 @@ export class CodeStore {
       }
       if (prepare) await prepare(tmp);
       await fs.writeFile(path.join(tmp, '.complete'), `${new Date().toISOString()}\n`, { mode: 0o644 });
-      const dest = this.versionDir(name, version);
-      await fs.rm(dest, { recursive: true, force: true });
-      await fs.rename(tmp, dest);
-      return dest;
-    } catch (e) {
-      await fs.rm(tmp, { recursive: true, force: true });
-      throw e;
-    }
+    });
   }
 
-  /** Copy a version directory (dependencies included) as version `version`: a rollback. */
+  /** Copy a version directory (dependencies and .complete included) as version `version`: a rollback. */
   async copy(name: string, from: string, version: number): Promise<string> {
-    const tmp = path.join(this.functionDir(name), `.tmp-v${version}-${crypto.randomBytes(4).toString('hex')}`);
+    return this.place(name, version, (tmp) => fs.cp(from, tmp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true }));
+  }
+
+  /** `fill` makes a temp directory beside the versions; it is renamed into place only once whole. */
+  private async place(name: string, version: number, fill: (tmp: string) => Promise<void>): Promise<string> {
+    const fnDir = this.functionDir(name);
+    await fs.mkdir(fnDir, { recursive: true, mode: 0o711 });
+    const tmp = path.join(fnDir, `.tmp-v${version}-${crypto.randomBytes(4).toString('hex')}`);
     try {
-      await fs.cp(from, tmp, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      await fill(tmp);
       const dest = this.versionDir(name, version);
       await fs.rm(dest, { recursive: true, force: true });
       await fs.rename(tmp, dest);
