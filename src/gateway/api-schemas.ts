@@ -181,6 +181,9 @@ export function registerSharedSchemas(app: FastifyInstance): void {
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
 }
 
+/** `:name` of a function or a secret in a route's URL. */
+export const NAME_PARAMS = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 63 } } } as const;
+
 /** Answers every route may give besides its own: the error shape for 4xx and 5xx. */
 const errors = { '4xx': ref('Error'), '5xx': ref('Error') };
 

@@ -7,14 +7,8 @@ import { badRequest } from '../../errors.js';
 import { type FunctionFiles, fileList, filesDigest } from '../../model/function-files.js';
 import type { FunctionRecord } from '../../model/function-model.js';
 import { FUNCTION_CONFIG_SCHEMA_ID, compileWithFunctionSchema } from '../../model/function-schema.js';
-import { R } from '../api-schemas.js';
+import { NAME_PARAMS, R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
-
-const nameParams = {
-  type: 'object',
-  required: ['name'],
-  properties: { name: { type: 'string', maxLength: 63 } },
-} as const;
 
 const bodyProps = {
   name: { type: 'string' },
@@ -131,7 +125,7 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
 
   app.get<{ Params: { name: string } }>(
     '/functions/:name',
-    { config: { scope: 'manage' }, schema: { summary: 'A function in full', params: nameParams, response: R.functionDetails } },
+    { config: { scope: 'manage' }, schema: { summary: 'A function in full', params: NAME_PARAMS, response: R.functionDetails } },
     async (req) => {
       return details(deps.functions.get(req.params.name));
     },
@@ -139,7 +133,7 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
 
   app.get<{ Params: { name: string } }>(
     '/functions/:name/code',
-    { config: { scope: 'manage' }, schema: { summary: "The function's files as a .tar.gz", params: nameParams, response: R.archive } },
+    { config: { scope: 'manage' }, schema: { summary: "The function's files as a .tar.gz", params: NAME_PARAMS, response: R.archive } },
     async (req, reply) => {
       const { version, stream } = deps.functions.archive(req.params.name);
       reply.type('application/gzip').header('content-disposition', `attachment; filename="${req.params.name}-v${version}.tar.gz"`);
@@ -149,7 +143,7 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
 
   app.put<{ Params: { name: string }; Body: Record<string, unknown> }>(
     '/functions/:name',
-    { config: { scope: 'manage' }, bodyLimit, schema: { summary: 'Update a function (partial): a new version', params: nameParams, body: updateBody, response: R.functionDetails } },
+    { config: { scope: 'manage' }, bodyLimit, schema: { summary: 'Update a function (partial): a new version', params: NAME_PARAMS, body: updateBody, response: R.functionDetails } },
     async (req) => {
       const files = uploads.get(req);
       if (!files && Object.keys(req.body).length === 0) throw badRequest('body', 'body must NOT have fewer than 1 properties: send code, files, runtime, handler or config');
@@ -159,7 +153,7 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
 
   app.delete<{ Params: { name: string } }>(
     '/functions/:name',
-    { config: { scope: 'manage' }, schema: { summary: 'Delete a function and its versions', params: nameParams, response: R.noContent } },
+    { config: { scope: 'manage' }, schema: { summary: 'Delete a function and its versions', params: NAME_PARAMS, response: R.noContent } },
     async (req, reply) => {
       await deps.functions.delete(req.params.name);
       reply.code(204);

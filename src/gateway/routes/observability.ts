@@ -2,13 +2,11 @@
 // (?follow=true streams them: log-stream.ts).
 import type { FastifyInstance } from 'fastify';
 import { badRequest } from '../../errors.js';
-import { R } from '../api-schemas.js';
+import { NAME_PARAMS, R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 import { LogStreams } from './log-stream.js';
 
 const PCT = [50, 95, 99] as const;
-const NAME_PARAMS = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 63 } } } as const;
-
 export async function observabilityRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const obs = deps.observability;
   const streams = new LogStreams();

@@ -5,14 +5,8 @@
 import type { FastifyInstance } from 'fastify';
 import { FaasError } from '../../errors.js';
 import { MAX_SECRET_BYTES } from '../../secrets/secrets.js';
-import { R } from '../api-schemas.js';
+import { NAME_PARAMS, R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
-
-const nameParams = {
-  type: 'object',
-  required: ['name'],
-  properties: { name: { type: 'string', maxLength: 63 } },
-} as const;
 
 const createBody = {
   type: 'object',
@@ -46,7 +40,7 @@ export async function secretRoutes(app: FastifyInstance, deps: AppDeps): Promise
     return { secrets: list, count: list.length };
   });
 
-  app.get<{ Params: { name: string } }>('/secrets/:name', { config: { scope: 'manage' }, schema: { summary: 'One secret (never its value)', params: nameParams, response: R.secret } }, async (req) =>
+  app.get<{ Params: { name: string } }>('/secrets/:name', { config: { scope: 'manage' }, schema: { summary: 'One secret (never its value)', params: NAME_PARAMS, response: R.secret } }, async (req) =>
     secrets.get(req.params.name),
   );
 
@@ -62,13 +56,13 @@ export async function secretRoutes(app: FastifyInstance, deps: AppDeps): Promise
 
   app.put<{ Params: { name: string }; Body: Record<string, unknown> }>(
     '/secrets/:name',
-    { config: { scope: 'admin' }, bodyLimit, schema: { summary: "Change a secret's value: the instances that use it are replaced", params: nameParams, body: updateBody, response: R.secret } },
+    { config: { scope: 'admin' }, bodyLimit, schema: { summary: "Change a secret's value: the instances that use it are replaced", params: NAME_PARAMS, body: updateBody, response: R.secret } },
     async (req) => secrets.update(req.params.name, req.body),
   );
 
   app.delete<{ Params: { name: string } }>(
     '/secrets/:name',
-    { config: { scope: 'admin' }, schema: { summary: 'Delete a secret no function uses', params: nameParams, response: R.noContent } },
+    { config: { scope: 'admin' }, schema: { summary: 'Delete a secret no function uses', params: NAME_PARAMS, response: R.noContent } },
     async (req, reply) => {
       secrets.delete(req.params.name);
       reply.code(204);

@@ -2,11 +2,10 @@
 // retained version (POST /invoke/name@N) are the invoke route's.
 import type { FastifyInstance } from 'fastify';
 import { fileList, filesDigest } from '../../model/function-files.js';
-import { R } from '../api-schemas.js';
+import { NAME_PARAMS, R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 import { functionDetails } from './functions.js';
 
-const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', maxLength: 63 } } } as const;
 const versionParams = {
   type: 'object',
   required: ['name', 'version'],
@@ -21,7 +20,7 @@ const rollbackBody = {
 export async function versionRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   app.get<{ Params: { name: string } }>(
     '/functions/:name/versions',
-    { config: { scope: 'manage' }, schema: { summary: 'Every version, newest first', params: nameParams, response: R.versionList } },
+    { config: { scope: 'manage' }, schema: { summary: 'Every version, newest first', params: NAME_PARAMS, response: R.versionList } },
     async (req) => {
       const { live, versions } = deps.functions.versions(req.params.name);
       return { function: req.params.name, live, count: versions.length, versions: versions.map((v) => ({ ...v, live: v.version === live })) };
@@ -54,7 +53,7 @@ export async function versionRoutes(app: FastifyInstance, deps: AppDeps): Promis
 
   app.post<{ Params: { name: string }; Body: { version?: number } | null }>(
     '/functions/:name/rollback',
-    { config: { scope: 'manage' }, schema: { summary: "Make a version's content live again, as a new version", params: nameParams, body: rollbackBody, response: R.functionDetails } },
+    { config: { scope: 'manage' }, schema: { summary: "Make a version's content live again, as a new version", params: NAME_PARAMS, body: rollbackBody, response: R.functionDetails } },
     async (req) => {
       const rec = await deps.functions.rollback(req.params.name, req.body?.version, { actor: req.apiKey?.name });
       return functionDetails(rec, deps);
