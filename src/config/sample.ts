@@ -60,6 +60,7 @@ system:
   metrics_auth: false             # true: GET /metrics needs a key with the metrics scope (prometheus below)
   shutdown_timeout: ${d.shutdown_timeout}            # s in-flight invocations may take to finish on SIGTERM, then killed
   versions_retained: ${d.versions_retained}           # versions per function kept for rollback and pinned calls (POST /invoke/name@N)
+  ui: true                        # the web console at /ui (sign in with an API key; false: not served)
 
 # Bearer keys. Give "key" (plain) or "key_sha256" (hex SHA-256 of the key, so the file holds no secret).
 # Scopes: invoke (POST /invoke), manage (functions, stats, instances), admin (stop instances),

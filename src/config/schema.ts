@@ -59,6 +59,8 @@ export interface SystemConfig {
   shutdown_timeout: number;
   /** Versions per function whose content is kept for rollback and pinned calls (older ones are pruned). */
   versions_retained: number;
+  /** Serve the web console at /ui (public static files; its data comes through the API). */
+  ui: boolean;
 }
 
 export type PrewarmCounts = { python: number; node: number };
@@ -145,6 +147,7 @@ export function defaultSystem(): SystemConfig {
     metrics_auth: false,
     shutdown_timeout: 30,
     versions_retained: 10,
+    ui: true,
   };
 }
 
@@ -205,6 +208,7 @@ export const configFileSchema = {
         shutdown_timeout: { type: 'number', minimum: 0, maximum: 3600 },
         // 2 at least: the version before the live one is what a rollback goes back to.
         versions_retained: { type: 'integer', minimum: 2, maximum: 1000 },
+        ui: { type: 'boolean' },
       },
     },
     api_keys: {

@@ -15,7 +15,9 @@ import { invokeRoutes } from './routes/invoke.js';
 import { observabilityRoutes } from './routes/observability.js';
 import { scheduleRoutes } from './routes/schedules.js';
 import { secretRoutes } from './routes/secrets.js';
+import { uiRoutes } from './routes/ui.js';
 import { versionRoutes } from './routes/versions.js';
+import { whoamiRoutes } from './routes/whoami.js';
 
 // Request ids: 16 random hex digits, cut from a pooled random buffer (one getrandom() per 512
 // requests instead of one per request).
@@ -82,5 +84,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (scope) => secretRoutes(scope, deps));
   await app.register(async (scope) => instanceRoutes(scope, deps));
   await app.register(async (scope) => observabilityRoutes(scope, deps));
+  await app.register(async (scope) => whoamiRoutes(scope));
+  if (system.ui) await app.register(async (scope) => uiRoutes(scope));
   return app;
 }

@@ -17,8 +17,8 @@ declare module 'fastify' {
     apiKey: AuthenticatedKey | null;
   }
   interface FastifyContextConfig {
-    /** Scope a route needs; undefined = public route. */
-    scope?: Scope;
+    /** Scope a route needs; 'any' = any valid key (GET /whoami); undefined = public route. */
+    scope?: Scope | 'any';
   }
 }
 
@@ -89,7 +89,7 @@ export function registerAuth(app: FastifyInstance, ring: KeyRing, onWrongKey?: (
       return done(unauthorized(reply, 'the API key is not valid', 'invalid_token'));
     }
     req.apiKey = key;
-    if (!key.scopes.has(scope)) {
+    if (scope !== 'any' && !key.scopes.has(scope)) {
       return done(new FaasError('FORBIDDEN', `the key "${key.name}" lacks the "${scope}" scope this route needs`, { details: { required_scope: scope } }));
     }
     done();
