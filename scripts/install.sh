@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything faasd needs on a fresh Debian 12 machine with Node 20, idempotent.
 #   scripts/install.sh          Debian packages for process mode + npm ci (builds dist/)
-#   scripts/install.sh --test   also a running Docker engine and the local runtime images
+#   scripts/install.sh --test   also a running Docker engine, the local runtime images and
+#                               chromium (the web console's browser tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,13 +18,15 @@ command -v setpriv >/dev/null 2>&1 || need_pkgs+=(util-linux)
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need_pkgs+=(python3-pip)
 command -v make >/dev/null 2>&1 || need_pkgs+=(make)               # better-sqlite3 builds from source
 command -v g++ >/dev/null 2>&1 || need_pkgs+=(g++)
+# the web console's tests drive Debian's chromium, headless (test/ui-browser.test.ts)
+((with_test)) && { [[ -x /usr/bin/chromium ]] || need_pkgs+=(chromium); }
 if ((${#need_pkgs[@]})); then
   echo "install.sh: installing Debian packages: ${need_pkgs[*]} (apt-get update + install, about a minute)"
   SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
 else
-  echo "install.sh: Debian packages already present (bubblewrap, util-linux, python3, python3-pip, make, g++)"
+  echo "install.sh: Debian packages already present (bubblewrap, util-linux, python3, python3-pip, make, g++$( ((with_test)) && echo ', chromium'))"
 fi
 
 # A line every 30 s while a long silent step runs, so a compile is not taken for a hang.
@@ -47,7 +50,8 @@ heartbeat_stop() {
 trap heartbeat_stop EXIT
 
 # npm ci: exactly the lockfile, node_modules recreated. Its `prepare` script (npm run build)
-# compiles src/ to dist/; better-sqlite3's install script builds the native addon.
+# compiles src/ to dist/ and bundles the web console (ui/) into dist/ui; better-sqlite3's
+# install script builds the native addon.
 # A second run skips it when node_modules was installed after the last change to
 # package.json / package-lock.json (npm's hidden lockfile is newer) and better-sqlite3
 # loads under this Node: npm ci would delete and recompile everything for nothing.
