@@ -54,11 +54,16 @@ export const SHARED_SCHEMAS: Schema[] = [
         created_at: iso,
         updated_at: iso,
         instances: ref('InstanceCounts'),
+        stats: obj(
+          {
+            invocations: obj({ total: int, errors: int, cold_starts: int, prewarmed_starts: int }),
+            latency_ms: percentiles,
+          },
+          'with ?stats=true: its traffic since the daemon started',
+        ),
       },
       'a function without its code',
     ),
-    // A list may carry more per function (e.g. its stats) when asked: passed through.
-    additionalProperties: true,
   },
   {
     $id: 'FunctionDetails',

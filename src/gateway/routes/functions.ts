@@ -98,7 +98,7 @@ export async function functionRoutes(app: FastifyInstance, deps: AppDeps): Promi
       config: { scope: 'manage' },
       schema: {
         summary: 'List functions (no code); stats=true adds invocations, errors and latency per function',
-        querystring: { type: 'object', properties: { stats: { type: 'string', enum: ['true', 'false', '1', '0'] } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { stats: { type: 'string', enum: ['true', 'false', '1', '0'] } } },
         response: R.functionList,
       },
     },
