@@ -53,6 +53,11 @@ class FakeInstance implements RunningInstance {
     this.exited = new Promise<ExitInfo>((resolve) => (this.settleExit = resolve));
   }
 
+  /** Takes what the spec asks (the pool then sends up to that many calls at once). */
+  get concurrency(): number {
+    return this.spec.concurrency ?? 1;
+  }
+
   invoke(req: InvokeRequest): Promise<InvokeResult> {
     if (this.gone) return Promise.reject(new FaasError('INSTANCE_CRASHED', 'the connection to the instance is closed'));
     this.calls.push(req.id);
@@ -174,7 +179,19 @@ function fn(over: Partial<PoolFunction> = {}): PoolFunction {
     timeoutMs: 30_000,
     minInstances: 0,
     maxInstances: 4,
-    spec: (instanceId) => ({ instanceId, functionName: name, version, runtime: 'node', codeDir: '/nonexistent', file: 'index.js', environment: {}, memoryBytes: 128 << 20, cpus: 0, pidsLimit: 64 }),
+    spec: (instanceId) => ({
+      instanceId,
+      functionName: name,
+      version,
+      runtime: 'node',
+      codeDir: '/nonexistent',
+      file: 'index.js',
+      environment: {},
+      memoryBytes: 128 << 20,
+      cpus: 0,
+      pidsLimit: 64,
+      ...(over.concurrency ? { concurrency: over.concurrency } : {}),
+    }),
     ...over,
   };
 }
@@ -629,5 +646,77 @@ describe('FunctionPool: close and destroy', () => {
     await closing;
     expect(await running).toMatchObject({ code: 'INSTANCE_CRASHED' });
     expect(driver.instances[0]!.killed).toBe(true);
+  });
+});
+
+describe('FunctionPool: concurrency (calls in flight per instance)', () => {
+  it('with concurrency 3 one instance takes three calls before a second one starts', async () => {
+    const { pool, driver } = makePool({ maxInstances: 2, concurrency: 3 });
+    driver.hold();
+    const calls = ['c1', 'c2', 'c3'].map((id) => call(pool, id));
+    await until(() => expect(driver.invocations).toEqual(['c1', 'c2', 'c3']));
+    expect(driver.startCalls).toBe(1);
+    expect(pool.counts()).toMatchObject({ total: 1, busy: 1 });
+    const fourth = call(pool, 'c4');
+    await until(() => expect(driver.invocations).toContain('c4'));
+    expect(driver.startCalls).toBe(2);
+    for (const id of ['c1', 'c2', 'c3', 'c4']) driver.release(id);
+    expect((await Promise.all([...calls, fourth])).map(body)).toEqual(['c1', 'c2', 'c3', 'c4']);
+    await until(() => expect(pool.counts().idle).toBe(2));
+  });
+
+  it('a freed slot takes the oldest queued call', async () => {
+    const { pool, driver } = makePool({ maxInstances: 1, concurrency: 2 });
+    driver.hold();
+    const calls = ['c1', 'c2', 'c3', 'c4'].map((id) => call(pool, id));
+    await until(() => expect(driver.invocations).toEqual(['c1', 'c2']));
+    expect(pool.queueDepth).toBe(2);
+    driver.release('c2');
+    await until(() => expect(driver.invocations).toEqual(['c1', 'c2', 'c3']));
+    for (const id of ['c1', 'c3']) driver.release(id);
+    await until(() => expect(driver.invocations).toContain('c4'));
+    driver.release('c4');
+    expect((await Promise.all(calls)).map(body)).toEqual(['c1', 'c2', 'c3', 'c4']);
+    expect(driver.startCalls).toBe(1);
+  });
+
+  it('a full instance whose call ends takes the next call on the freed slot, with nobody queued meanwhile', async () => {
+    const { pool, driver } = makePool({ maxInstances: 2, concurrency: 2 });
+    driver.hold();
+    const first = ['c1', 'c2'].map((id) => call(pool, id));
+    await until(() => expect(driver.invocations).toEqual(['c1', 'c2']));
+    driver.release('c1');
+    expect(body(await first[0]!)).toBe('c1');
+    const third = call(pool, 'c3');
+    await until(() => expect(driver.invocations).toContain('c3'));
+    expect(driver.startCalls).toBe(1);
+    for (const id of ['c2', 'c3']) driver.release(id);
+    expect((await Promise.all([first[1]!, third])).map(body)).toEqual(['c2', 'c3']);
+  });
+
+  it('maxInFlight (max_concurrency) caps the calls in flight even with slots free', async () => {
+    const { pool, driver } = makePool({ maxInstances: 1, concurrency: 4, maxInFlight: 2 });
+    driver.hold();
+    const calls = ['c1', 'c2', 'c3'].map((id) => call(pool, id));
+    await until(() => expect(driver.invocations).toEqual(['c1', 'c2']));
+    expect(pool.queueDepth).toBe(1);
+    driver.release('c1');
+    await until(() => expect(driver.invocations).toContain('c3'));
+    for (const id of ['c2', 'c3']) driver.release(id);
+    expect((await Promise.all(calls)).map(body)).toEqual(['c1', 'c2', 'c3']);
+  });
+
+  it('an instance that dies fails every call in flight on it, and the next call gets a new one', async () => {
+    const { pool, driver } = makePool({ maxInstances: 1, concurrency: 2 });
+    driver.hold();
+    const calls = ['c1', 'c2'].map((id) => call(pool, id));
+    await until(() => expect(driver.invocations).toEqual(['c1', 'c2']));
+    driver.instances[0]!.die({ reason: 'crash', code: 1 });
+    for (const c of await Promise.all(calls)) expect(c).toMatchObject({ code: 'INSTANCE_CRASHED' });
+    const next = call(pool, 'c3');
+    await until(() => expect(driver.invocations).toContain('c3'));
+    driver.release('c3');
+    expect(body(await next)).toBe('c3');
+    expect(driver.startCalls).toBe(2);
   });
 });

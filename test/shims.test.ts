@@ -586,7 +586,7 @@ describe('ShimChannel against a fake shim', () => {
     const init = channel.init({ name: 'f', version: 1, dir: '/f', file: 'main.py' }, {});
     await once(shim, 'data');
     send(shim, { type: 'init_ok', load_ms: 1 });
-    expect(await init).toEqual({ loadMs: 1 });
+    expect(await init).toEqual({ loadMs: 1, concurrency: 1 });
     const pending = channel.invoke(request({ id: 'mine' }));
     send(shim, { type: 'result', id: 'other', status: 200, headers: {}, logs: [] });
     await expect(pending).rejects.toMatchObject({ code: 'INSTANCE_CRASHED' });

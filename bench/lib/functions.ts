@@ -9,6 +9,11 @@ export function echoCode(runtime: Runtime, tag = ''): string {
   return runtime === 'python' ? `${note}def handle(request):\n    return request.get_json()\n` : `${note}exports.handler = async (event) => event.json();\n`;
 }
 
+/** The same wait as an async handler (Python `async def`), for `concurrency` > 1. */
+export function asyncSleepCode(runtime: Runtime, seconds: number): string {
+  return runtime === 'python' ? `import asyncio\n\nasync def handle(request):\n    await asyncio.sleep(${seconds})\n    return {"slept": ${seconds}}\n` : sleepCode(runtime, seconds);
+}
+
 export function sleepCode(runtime: Runtime, seconds: number): string {
   return runtime === 'python'
     ? `import time\n\ndef handle(request):\n    time.sleep(${seconds})\n    return {"slept": ${seconds}}\n`

@@ -120,13 +120,20 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
       `${sl.clients} concurrent clients in a closed loop, one warm instance each (min_instances = max_instances = ${sl.clients}). Overhead = p95 − ${sl.sleep_ms} ms. ` +
         '"lock-step": autocannon, whose clients start together and stay in phase because every call takes the same 0.5 s, so calls arrive and finish in bursts of ' +
         `${sl.clients} and the tail is the time to drain a burst. "staggered": the same clients started ${n(sl.sleep_ms / sl.clients, 0)} ms apart, so arrivals spread over the call time as independent clients' do. ` +
-        'The ceiling row is the same wait inside a bare Fastify route: what timers and wake-ups cost on this machine with no gateway at all.',
+        'The ceiling row is the same wait inside a bare Fastify route: what timers and wake-ups cost on this machine with no gateway at all. ' +
+        '"concurrency" rows: the same clients served by 2 instances of the wait written as an async handler (`async def` with asyncio.sleep in Python) with the config key `concurrency` at clients / 2.',
       '',
     );
     L.push('| server | clients | p50 ms | p95 ms | p99 ms | p95 overhead ms | errors |', '|---|---|---:|---:|---:|---:|---|');
     const sleepRows: [string, Outcome<SleepFigure> | undefined][] = [
       ['ceiling (bare Fastify, in-process wait)', sl.ceiling],
       ...COMBOS.map((c): [string, Outcome<SleepFigure> | undefined] => [`faasd ${c}`, sl.faasd[c]]),
+      ...(sl.concurrent
+        ? COMBOS.map((c): [string, Outcome<SleepFigure> | undefined] => [
+            `faasd ${c}, async, concurrency ${sl.concurrent!.concurrency} on ${sl.concurrent!.instances} instances`,
+            sl.concurrent!.faasd[c],
+          ])
+        : []),
     ];
     for (const [c, out] of sleepRows) {
       const why = notOk(out);

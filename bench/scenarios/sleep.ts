@@ -1,10 +1,11 @@
 // Figure 2: a function that sleeps 0.5 s, at 50 concurrent clients (one instance each): the
 // p95 above 500 ms is what faasd adds when the work is not trivial. Measured twice: with
 // autocannon's clients, which start together and stay in lock-step (bursts of 50), and with
-// clients whose starts are spread over the 0.5 s (see runStaggered).
+// clients whose starts are spread over the 0.5 s (see runStaggered). Then the same clients
+// served by 2 instances of an async function with `concurrency` = clients / 2 (issue 17).
 import { startCeiling } from '../lib/baselines.js';
 import { outcome, type BenchContext } from '../lib/context.js';
-import { sleepCode } from '../lib/functions.js';
+import { asyncSleepCode, sleepCode } from '../lib/functions.js';
 import { measureLoad, runStaggered, type LoadFigure } from '../lib/load.js';
 import { combo, type SleepFigure, type SleepResults, type SleepVariant } from '../lib/results.js';
 import { summarize } from '../lib/stats.js';
@@ -65,6 +66,28 @@ export async function sleepScenario(ctx: BenchContext): Promise<SleepResults> {
           const startS = await ctx.faasd.waitIdle(name, clients, mode === 'container' ? 120_000 : 60_000);
           ctx.log(`sleep ${c}: ${clients} instances warm in ${startS.toFixed(1)} s`);
           return await measureBoth(ctx, `${ctx.faasd.url}/invoke/${name}`, ctx.faasd.authHeader, clients, c);
+        } finally {
+          await ctx.faasd.remove(name);
+          await ctx.faasd.waitDriverIdle(mode, 60_000);
+        }
+      });
+    }
+  }
+  const instances = 2;
+  const concurrency = Math.ceil(clients / instances);
+  results.concurrent = { instances, concurrency, faasd: {} };
+  for (const mode of ctx.opts.modes) {
+    for (const runtime of ctx.opts.runtimes) {
+      const c = combo(mode, runtime);
+      results.concurrent.faasd[c] = await outcome(ctx, `sleep ${c} concurrency ${concurrency}`, async () => {
+        ctx.needTime(sleepCostS(ctx) + 3, `sleep ${c} with concurrency`);
+        const name = ctx.name(`bench-sleepc-${mode}-${runtime}`);
+        await ctx.deploy(name, mode, runtime, asyncSleepCode(runtime, SLEEP_S), { min_instances: instances, max_instances: instances, concurrency, timeout: 10 });
+        try {
+          await ctx.faasd.waitIdle(name, instances, mode === 'container' ? 60_000 : 30_000);
+          const fig = await measureBoth(ctx, `${ctx.faasd.url}/invoke/${name}`, ctx.faasd.authHeader, clients, `${c} (concurrency ${concurrency}, ${instances} instances)`);
+          const seen = (await ctx.faasd.instances(name)).length;
+          return { ...fig, instances_seen: seen };
         } finally {
           await ctx.faasd.remove(name);
           await ctx.faasd.waitDriverIdle(mode, 60_000);

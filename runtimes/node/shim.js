@@ -92,7 +92,10 @@ class Logs {
   }
 }
 
+// One call at a time: the Logs of the call running. With `concurrency` > 1, the calls in
+// flight each have theirs in an AsyncLocalStorage, so output lands in the call that printed it.
 let capturing = null;
+let callLogs = null;
 let captureInstalled = false;
 
 /** From `init` on, writes to stdout/stderr become log lines while an invocation runs. */
@@ -105,13 +108,14 @@ function installCapture() {
   ]) {
     const realWrite = stream.write;
     stream.write = function write(chunk, encoding, callback) {
-      if (capturing === null) return realWrite.call(this, chunk, encoding, callback);
+      const logs = callLogs === null ? capturing : (callLogs.getStore() ?? null);
+      if (logs === null) return realWrite.call(this, chunk, encoding, callback);
       if (typeof encoding === 'function') callback = encoding;
       let text;
       if (typeof chunk === 'string') text = chunk;
       else if (chunk instanceof Uint8Array) text = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
       else text = String(chunk);
-      capturing.write(name, text);
+      logs.write(name, text);
       if (typeof callback === 'function') process.nextTick(callback);
       return true;
     };
@@ -251,7 +255,10 @@ function errorInfo(err) {
 
 // ------------------------------------------------------------------ lifecycle
 
-let state = 'init'; // 'init' -> 'idle' <-> 'busy'
+let state = 'init'; // 'init' -> 'loading' -> 'idle' (taking calls)
+/** Calls the daemon may have in flight here (init's `concurrency`), and those it has. */
+let maxCalls = 1;
+let inFlight = 0;
 let handler = null;
 let fnName = '';
 let fnVersion = 0;
@@ -291,6 +298,8 @@ async function init(header) {
   if (fn === null || typeof fn !== 'object' || env === null || typeof env !== 'object') fail('malformed init frame');
   if (typeof fn.dir !== 'string' || typeof fn.file !== 'string') fail('malformed init frame');
   if (fn.handler != null && typeof fn.handler !== 'string') fail('malformed init frame');
+  const concurrency = header.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) fail('malformed init frame');
   fnName = String(fn.name);
   fnVersion = Number(fn.version);
   for (const key of Object.keys(env)) process.env[key] = String(env[key]);
@@ -310,7 +319,14 @@ async function init(header) {
   }
   const loadMs = Math.round((performance.now() - started) * 1000) / 1000;
   state = 'idle';
-  send({ type: 'init_ok', load_ms: loadMs });
+  if (concurrency > 1) {
+    // Node runs async handlers' awaits interleaved; a sync one simply finishes before the next.
+    maxCalls = concurrency;
+    callLogs = new (require('node:async_hooks').AsyncLocalStorage)();
+    send({ type: 'init_ok', load_ms: loadMs, concurrency });
+  } else {
+    send({ type: 'init_ok', load_ms: loadMs });
+  }
 }
 
 function invoke(header, body) {
@@ -318,7 +334,7 @@ function invoke(header, body) {
   if (typeof id !== 'string' || typeof method !== 'string' || typeof reqPath !== 'string' || query === null || typeof query !== 'object' || headers === null || typeof headers !== 'object') {
     fail('malformed invoke frame');
   }
-  state = 'busy';
+  inFlight++;
   const timeoutMs = Number(header.timeout_ms) || 0;
   const context = {
     requestId: id,
@@ -327,10 +343,14 @@ function invoke(header, body) {
     deadline: Date.now() + timeoutMs,
   };
   const logs = new Logs();
-  capturing = logs;
   let value;
   try {
-    value = handler(new Request(header, body), context);
+    if (callLogs === null) {
+      capturing = logs;
+      value = handler(new Request(header, body), context);
+    } else {
+      value = callLogs.run(logs, handler, new Request(header, body), context);
+    }
   } catch (err) {
     finish(id, logs, err, undefined, true);
     return;
@@ -346,7 +366,7 @@ function invoke(header, body) {
 }
 
 function finish(id, logs, error, value, failed) {
-  capturing = null;
+  if (callLogs === null) capturing = null;
   let response;
   if (!failed) {
     try {
@@ -360,7 +380,7 @@ function finish(id, logs, error, value, failed) {
     }
   }
   let lines = logs.finish();
-  state = 'idle';
+  inFlight--;
   if (!failed) {
     const header = { type: 'result', id, status: response.status, headers: response.headers, logs: lines };
     if (send(header, response.body)) return;
@@ -401,7 +421,7 @@ function onFrame(header, body) {
   if (header.type === 'init' && state === 'init') {
     state = 'loading';
     init(header);
-  } else if (header.type === 'invoke' && state === 'idle') {
+  } else if (header.type === 'invoke' && state === 'idle' && inFlight < maxCalls) {
     invoke(header, body);
   } else {
     fail(`unexpected ${JSON.stringify(header.type)} frame in state ${state}`);

@@ -94,13 +94,7 @@ class Connection:
             raise ProtocolError('frame of %d+%d bytes is over the limit' % (header_len, body_len))
         raw = self._read(header_len)
         body = self._read(body_len) if body_len else b''
-        try:
-            header = json_loads(raw)
-        except (ValueError, RecursionError):
-            raise ProtocolError('frame header is not valid JSON')
-        if type(header) is not dict or type(header.get('type')) is not str:
-            raise ProtocolError('frame header is not an object with a string type')
-        return header, body
+        return _parse_header(raw), body
 
     def send_raw(self, header_bytes, body=b''):
         prefix = len(header_bytes).to_bytes(4, 'big') + len(body).to_bytes(4, 'big')
@@ -112,6 +106,33 @@ class Connection:
 
     def send(self, header, body=b''):
         self.send_raw(_encode(header), body)
+
+
+def _parse_header(raw):
+    try:
+        header = json_loads(raw)
+    except (ValueError, RecursionError):
+        raise ProtocolError('frame header is not valid JSON')
+    if type(header) is not dict or type(header.get('type')) is not str:
+        raise ProtocolError('frame header is not an object with a string type')
+    return header
+
+
+def _take_frame(buf):
+    """The first whole frame in `buf` (a bytearray), removed from it; None while incomplete."""
+    if len(buf) < 8:
+        return None
+    header_len = int.from_bytes(buf[:4], 'big')
+    body_len = int.from_bytes(buf[4:8], 'big')
+    if header_len > MAX_HEADER or body_len > MAX_BODY:
+        raise ProtocolError('frame of %d+%d bytes is over the limit' % (header_len, body_len))
+    end = 8 + header_len + body_len
+    if len(buf) < end:
+        return None
+    raw = bytes(buf[8:8 + header_len])
+    body = bytes(buf[8 + header_len:end])
+    del buf[:end]
+    return _parse_header(raw), body
 
 
 def _encode(header):
@@ -197,18 +218,41 @@ def _load_json():
 
 
 json_loads = json_dumps = None  # set by _load_json() once `ready` is sent
+# concurrency > 1: a ContextVar holding the Logs of the call a task runs (each task has its own).
+_call_logs = None
 
 
 # ---------------------------------------------------------------- output capture
 
 class Logs:
     """Lines of one invocation, bounded in count, line length and total size."""
-    __slots__ = ('lines', 'chars', 'dropped')
+    __slots__ = ('lines', 'chars', 'dropped', 'partial')
 
     def __init__(self):
         self.lines = []
         self.chars = 0
         self.dropped = 0
+        # concurrency > 1 only: the unfinished line of each stream, kept with the call's logs.
+        self.partial = None
+
+    def write(self, stream, s):
+        """What CapturedStream.write does, for a call that has its own Logs (concurrency > 1)."""
+        if not isinstance(s, str):
+            raise TypeError('write() argument must be str, not %s' % type(s).__name__)
+        partials = self.partial
+        if partials is None:
+            partials = self.partial = {}
+        partial = partials.get(stream, '')
+        if '\n' not in s:
+            if len(partial) <= LOG_MAX_LINE:
+                partials[stream] = partial + s
+            return len(s)
+        parts = s.split('\n')
+        self.add(partial + parts[0])
+        for i in range(1, len(parts) - 1):
+            self.add(parts[i])
+        partials[stream] = parts[-1]
+        return len(s)
 
     def add(self, line):
         if line.endswith('\r'):
@@ -223,6 +267,11 @@ class Logs:
         self.chars += len(line)
 
     def finish(self):
+        if self.partial:
+            for rest in self.partial.values():
+                if rest:
+                    self.add(rest)
+            self.partial = None
         lines = self.lines
         if self.dropped:
             # The marker is one of the at most LOG_MAX_LINES lines.
@@ -255,6 +304,10 @@ class CapturedStream:
         self._partial = ''
 
     def write(self, s):
+        if _call_logs is not None:
+            call = _call_logs.get(None)
+            if call is not None:
+                return call.write(id(self), s)
         logs = self._logs
         if logs is None:
             if self._real is not None:
@@ -450,9 +503,12 @@ def error_info(exc):
 class Runtime:
     def __init__(self, conn):
         self.conn = conn
+        self.send_raw = conn.send_raw
         self.handler = None
         self.loop = None
         self.out = self.err = None
+        # Calls the daemon may send at once: init's `concurrency` for an `async def` handler, else 1.
+        self.concurrency = 1
 
     def init(self, header):
         fn = header.get('function')
@@ -461,6 +517,9 @@ class Runtime:
             raise ProtocolError('malformed init frame')
         code_dir, file, name = fn.get('dir'), fn.get('file'), fn.get('handler') or 'handle'
         if type(code_dir) is not str or type(file) is not str or type(name) is not str:
+            raise ProtocolError('malformed init frame')
+        concurrency = header.get('concurrency', 1)
+        if type(concurrency) is not int or concurrency < 1:
             raise ProtocolError('malformed init frame')
         for k, v in env.items():
             os.environ[k] = v if type(v) is str else str(v)
@@ -493,7 +552,14 @@ class Runtime:
             _exit(4)
         self.handler = handler
         load_ms = round((perf_counter() - started) * 1000, 3)
-        self.conn.send({'type': 'init_ok', 'load_ms': load_ms})
+        # Only a coroutine function's calls can overlap (CO_COROUTINE): a plain `def` blocks
+        # the loop, so its instance takes one call at a time whatever the config says.
+        code = getattr(handler, '__code__', None)
+        if concurrency > 1 and code is not None and code.co_flags & 0x80:
+            self.concurrency = concurrency
+            self.conn.send({'type': 'init_ok', 'load_ms': load_ms, 'concurrency': concurrency})
+        else:
+            self.conn.send({'type': 'init_ok', 'load_ms': load_ms})
 
     def prepare(self):
         # Needs no function: done while the shim waits for `init` (main), so a pre-warmed
@@ -513,13 +579,16 @@ class Runtime:
         # here rather than when the function's module is compiled.
         compile('pass', '<faasd-warm-up>', 'exec')
 
-    def invoke(self, header, body):
+    def _request(self, header, body):
         rid, method, path = header.get('id'), header.get('method'), header.get('path')
         query, headers = header.get('query'), header.get('headers')
         if (type(rid) is not str or type(method) is not str or type(path) is not str
                 or type(query) is not dict or type(headers) is not dict):
             raise ProtocolError('malformed invoke frame')
-        request = Request(rid, method, path, headers, query, body)
+        return rid, Request(rid, method, path, headers, query, body)
+
+    def invoke(self, header, body):
+        rid, request = self._request(header, body)
         logs = Logs()
         out, err = self.out, self.err
         out.capture(logs)
@@ -529,9 +598,7 @@ class Runtime:
             value = self.handler(request)
             if hasattr(value, '__await__'):
                 value = self._event_loop().run_until_complete(value)
-            status, res_headers, res_body = to_response(value)
-            if len(res_body) > MAX_BODY:
-                raise ResponseError('ResponseTooLarge', 'response body of %d bytes exceeds %d' % (len(res_body), MAX_BODY))
+            response = _checked_response(value)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as e:
@@ -539,14 +606,33 @@ class Runtime:
         finally:
             out.release()
             err.release()
-        lines = logs.finish()
+        self._answer(rid, response if failure is None else None, failure, logs.finish())
+
+    async def invoke_async(self, header, body):
+        """One call of an `async def` handler when calls overlap (concurrency > 1): it runs
+        as its own task, so `_call_logs` (a ContextVar) holds this call's Logs alone."""
+        rid, request = self._request(header, body)
+        logs = Logs()
+        _call_logs.set(logs)
+        failure = response = None
+        try:
+            response = _checked_response(await self.handler(request))
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as e:
+            failure = e
+        _call_logs.set(None)
+        self._answer(rid, response, failure, logs.finish())
+
+    def _answer(self, rid, response, failure, lines):
         if failure is None:
+            status, res_headers, res_body = response
             header_bytes = _encode({'type': 'result', 'id': rid, 'status': status, 'headers': res_headers, 'logs': lines})
             if len(header_bytes) > MAX_HEADER:
                 lines = ['[logs dropped: the response header would exceed the protocol limit]']
                 header_bytes = _encode({'type': 'result', 'id': rid, 'status': status, 'headers': res_headers, 'logs': lines})
             if len(header_bytes) <= MAX_HEADER:
-                self.conn.send_raw(header_bytes, res_body)
+                self.send_raw(header_bytes, res_body)
                 return
             failure = ResponseError('ResponseTooLarge', 'response headers exceed %d bytes' % MAX_HEADER)
         error = error_info(failure)
@@ -555,7 +641,7 @@ class Runtime:
         if len(header_bytes) > MAX_HEADER:
             lines = ['[logs dropped: the error header would exceed the protocol limit]']
             header_bytes = _encode({'type': 'error', 'id': rid, 'error': error, 'logs': lines})
-        self.conn.send_raw(header_bytes)
+        self.send_raw(header_bytes)
 
     def _event_loop(self):
         # One loop for the instance's life: asyncio.run() per call would pay loop set-up each
@@ -568,8 +654,109 @@ class Runtime:
         return self.loop
 
 
+def _checked_response(value):
+    response = to_response(value)
+    if len(response[2]) > MAX_BODY:
+        raise ResponseError('ResponseTooLarge', 'response body of %d bytes exceeds %d' % (len(response[2]), MAX_BODY))
+    return response
+
+
 class HandlerNotFound(Exception):
     pass
+
+
+class AsyncCalls:
+    """concurrency > 1: the instance's calls run as tasks on its one event loop. Frames are read
+    as they arrive (the daemon sends at most `concurrency` calls before their answers) and
+    answers are written, whole frames in order, as each call finishes."""
+
+    def __init__(self, runtime):
+        global _call_logs
+        from contextvars import ContextVar
+        _call_logs = ContextVar('faasd_call_logs', default=None)
+        self.runtime = runtime
+        self.limit = runtime.concurrency
+        self.in_flight = 0
+        self.tasks = set()
+        self.sock = runtime.conn.sock
+        self.buf = runtime.conn.buf
+        self.out = bytearray()
+        self.writing = False
+        self.loop = runtime._event_loop()
+        runtime.send_raw = self.send_raw
+
+    def run(self):
+        self.sock.setblocking(False)
+        self.fd = self.sock.fileno()
+        self.loop.add_reader(self.fd, self._on_readable)
+        self.loop.call_soon(self._frames)
+        self.loop.run_forever()
+
+    def _on_readable(self):
+        try:
+            chunk = self.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            _exit(0)
+        if not chunk:
+            _exit(0)  # the daemon closed the connection
+        self.buf += chunk
+        self._frames()
+
+    def _frames(self):
+        try:
+            while True:
+                frame = _take_frame(self.buf)
+                if frame is None:
+                    return
+                header, body = frame
+                if header['type'] != 'invoke' or self.in_flight >= self.limit:
+                    raise ProtocolError('unexpected %r frame with %d calls in flight' % (header['type'], self.in_flight))
+                self.in_flight += 1
+                task = self.loop.create_task(self._call(header, body))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        except ProtocolError as e:
+            _protocol_exit(e)
+
+    async def _call(self, header, body):
+        try:
+            await self.runtime.invoke_async(header, body)
+        except ProtocolError as e:
+            _protocol_exit(e)
+        except (SystemExit, KeyboardInterrupt):
+            _exit(1)
+        finally:
+            self.in_flight -= 1
+
+    def send_raw(self, header_bytes, body=b''):
+        out = self.out
+        out += len(header_bytes).to_bytes(4, 'big') + len(body).to_bytes(4, 'big')
+        out += header_bytes
+        out += body
+        if not self.writing:
+            self._flush()
+
+    def _flush(self):
+        try:
+            sent = self.sock.send(self.out)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            _exit(0)
+        del self.out[:sent]
+        if self.out and not self.writing:
+            self.writing = True
+            self.loop.add_writer(self.fd, self._flush)
+        elif not self.out and self.writing:
+            self.writing = False
+            self.loop.remove_writer(self.fd)
+
+
+def _protocol_exit(e):
+    sys.__stderr__.write('faasd shim: protocol error: %s\n' % e)
+    _exit(3)
 
 
 def main():
@@ -597,6 +784,8 @@ def main():
         if header['type'] != 'init':
             raise ProtocolError('expected init, got %r' % header['type'])
         runtime.init(header)
+        if runtime.concurrency > 1:
+            AsyncCalls(runtime).run()
         while True:
             header, body = conn.read_frame()
             if header['type'] != 'invoke':

@@ -35,6 +35,12 @@ export interface InstanceSpec {
    */
   secrets?: readonly SecretFile[];
   /**
+   * Calls the instance may run at once (config.concurrency; 1 when unset). The shim may
+   * accept fewer (a Python handler that is not `async def` runs one at a time): the started
+   * instance's `concurrency` says what it took.
+   */
+  concurrency?: number;
+  /**
    * May a pre-warmed generic instance serve it? False when its sandbox differs in a way
    * that cannot be applied after start (own dependencies, container networking).
    */
@@ -72,9 +78,12 @@ export interface RunningInstance {
   readonly containerId?: string;
   /**
    * One call, answered with its result or a structured error (FUNCTION_ERROR, a crash, ...).
-   * One at a time per instance: the pool never sends a second before the first settles.
+   * At most `concurrency` at a time per instance (one unless the function's config asks
+   * for more and the instance took it): the pool never sends more.
    */
   invoke(req: InvokeRequest): Promise<InvokeResult>;
+  /** Calls this instance runs at once; absent = 1. */
+  readonly concurrency?: number;
   /** How this instance came to be: a full cold start or a specialised pre-warmed one. */
   readonly startKind?: StartKind;
   /** Resolves once when the instance is gone, with why. Never rejects. */

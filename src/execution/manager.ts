@@ -335,14 +335,18 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
     const c = rec.config;
     const entry = functionEntry(rec);
     const installs = c.dependencies.length > 0 || declaredDependencies(rec.runtime, rec.files).length > 0;
+    const concurrency = c.concurrency ?? 1;
     return {
       name: rec.name,
       version: rec.version,
       timeoutMs: Math.round(c.timeout * 1000),
-      minInstances: Math.min(c.min_instances, c.max_concurrency || Infinity),
-      // One call at a time per instance: in-flight calls are busy instances, so
-      // max_concurrency caps the pool, and calls beyond it queue like a busy pool.
-      maxInstances: c.max_concurrency > 0 ? Math.min(c.max_instances, c.max_concurrency) : c.max_instances,
+      minInstances: Math.min(c.min_instances, c.max_concurrency ? Math.ceil(c.max_concurrency / concurrency) : Infinity),
+      // One call at a time per instance unless `concurrency` says more: max_concurrency caps
+      // the pool's instances (and, with concurrency > 1, its calls in flight), and calls
+      // beyond it queue like a busy pool.
+      maxInstances: c.max_concurrency > 0 ? Math.min(c.max_instances, Math.ceil(c.max_concurrency / concurrency)) : c.max_instances,
+      concurrency,
+      maxInFlight: c.max_concurrency > 0 ? c.max_concurrency : Number.POSITIVE_INFINITY,
       spec: (instanceId) => ({
         instanceId,
         functionName: rec.name,
@@ -356,6 +360,7 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
         cpus: cpuCores(c),
         pidsLimit: PIDS_LIMIT,
         network: c.network,
+        ...(concurrency > 1 ? { concurrency } : {}),
         // Read at each start, so renew() hands new instances the current values.
         ...(c.secrets?.length ? { secrets: this.opts.secrets?.read(c.secrets) ?? [] } : {}),
         // A generic instance has no dependencies directory (a driver may refuse more: see its start()).

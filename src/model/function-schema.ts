@@ -23,6 +23,8 @@ export interface FunctionConfig {
   network: 'none' | 'bridge';
   /** Most in-flight invocations of this function; 0 = bounded only by max_instances. */
   max_concurrency: number;
+  /** Calls in flight per instance for async handlers (Node `async`, Python `async def`); unset = 1. */
+  concurrency?: number;
   /** Asynchronous invocations of this function; unset keys take the `async:` defaults of faas_config.yaml. */
   async?: AsyncSettings;
   /** Cron schedules: each tick queues an async job of this function. */
@@ -191,6 +193,7 @@ export const functionConfigSchema = {
     max_instances: { type: 'integer', minimum: 1, maximum: 1000, expected: 'an integer from 1 to 1000' },
     network: { enum: ['none', 'bridge'], expected: '"none" or "bridge" (container mode)' },
     max_concurrency: { type: 'integer', minimum: 0, maximum: 100_000, expected: 'an integer from 0 (bounded only by max_instances) to 100000' },
+    concurrency: { type: 'integer', minimum: 1, maximum: 1000, expected: 'an integer from 1 (one call at a time per instance) to 1000: calls in flight per instance, for async handlers' },
     async: asyncSettingsSchema,
     schedules: { type: 'array', maxItems: 20, items: scheduleSchema, expected: 'a list of at most 20 schedules' },
     secrets: {

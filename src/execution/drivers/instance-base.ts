@@ -118,12 +118,24 @@ export abstract class InstanceBase implements RunningInstance, GenericInstance {
 
   /** Send `init` for the function. */
   async initialise(spec: InstanceSpec): Promise<void> {
-    const fn = { name: spec.functionName, version: spec.version, dir: this.parts.codeDirInside, file: spec.file, ...(spec.handler ? { handler: spec.handler } : {}) };
+    const fn = {
+      name: spec.functionName,
+      version: spec.version,
+      dir: this.parts.codeDirInside,
+      file: spec.file,
+      ...(spec.handler ? { handler: spec.handler } : {}),
+      ...(spec.concurrency && spec.concurrency > 1 ? { concurrency: spec.concurrency } : {}),
+    };
     await Promise.race([this.channel!.init(fn, spec.environment), this.died()]);
   }
 
   invoke(req: InvokeRequest): Promise<InvokeResult> {
     return this.channel!.invoke(req);
+  }
+
+  /** What the shim took of the function's `concurrency` in init_ok (1 before init). */
+  get concurrency(): number {
+    return this.channel?.concurrency ?? 1;
   }
 
   async kill(): Promise<ExitInfo> {

@@ -26,6 +26,10 @@ export interface PoolFunction {
   timeoutMs: number;
   minInstances: number;
   maxInstances: number;
+  /** Calls in flight per instance (config.concurrency); absent = 1. An instance may take fewer (RunningInstance.concurrency). */
+  concurrency?: number;
+  /** Calls in flight across the pool (max_concurrency); absent = bounded by instances x concurrency. */
+  maxInFlight?: number;
 }
 
 export interface PoolInstance {
@@ -38,10 +42,14 @@ export interface PoolInstance {
   readonly createdAt: number;
   lastUsedAt: number;
   invocations: number;
+  /** Calls in flight on it now (at most `slots`); busy while above 0. */
+  active: number;
+  /** Calls it runs at once: 1, or what it took of the function's `concurrency` once started. */
+  slots: number;
   /** Started because a request was waiting (its first request is a cold start). */
   readonly onDemand: boolean;
-  /** Ends the call in flight with the instance's exit (set only while busy). */
-  abortCall?: ((exit: ExitInfo) => void) | undefined;
+  /** End the calls in flight with the instance's exit (one per call; empty while idle). */
+  readonly abortCalls: Set<(exit: ExitInfo) => void>;
   /** Why the instance is gone, once it is (a call handed to it just before then fails at once). */
   exit?: ExitInfo;
 }
@@ -83,6 +91,13 @@ export class FunctionPool {
   private readonly instances = new Map<string, PoolInstance>();
   /** Idle instances of the current version, oldest-idle first: taking from the front is round-robin. */
   private idle: PoolInstance[] = [];
+  /**
+   * concurrency > 1: instances of the current version running some calls with a slot free.
+   * They are filled before an idle one is woken, so load packs onto few instances.
+   */
+  private open: PoolInstance[] = [];
+  /** Calls running on instances now (max_concurrency with concurrency > 1). */
+  private inFlight = 0;
   private readonly waiters: Waiter[] = [];
   private starting = 0;
   /** Idle instances of other functions being stopped to free a slot for us (makeRoom). */
@@ -145,6 +160,8 @@ export class FunctionPool {
     this.generation += 1;
     const oldIdle = this.idle;
     this.idle = [];
+    // Partly busy instances of the old version take no new call; the last one ends retires them.
+    this.open = [];
     for (const inst of oldIdle) void this.retire(inst);
     this.ensureMinimum();
     this.startForWaiters();
@@ -171,7 +188,8 @@ export class FunctionPool {
     if (this.closed) throw new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`);
     if (signal?.aborted) throw notRun(this.fn.name, signal.reason);
     const t0 = performance.now();
-    const inst = this.idle.shift() ?? (await this.waitForInstance(signal));
+    // A slot on an instance, taken: released (release) however the call ends.
+    const inst = this.takeSlot() ?? (await this.waitForInstance(signal));
     if (signal?.aborted) {
       // Aborted between being handed an instance and being sent: still never run.
       this.release(inst);
@@ -180,7 +198,6 @@ export class FunctionPool {
     const waitMs = performance.now() - t0;
     const coldStart = inst.onDemand && inst.invocations === 0;
     const start: ServedBy = coldStart ? (inst.running?.startKind ?? 'cold') : 'warm';
-    inst.state = 'busy';
     inst.invocations += 1;
     try {
       const result = await this.runOn(inst, req, signal);
@@ -227,6 +244,7 @@ export class FunctionPool {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.shutOff();
+      this.open = [];
       for (const inst of this.idle.splice(0)) void this.retire(inst);
       await this.whenDrained();
     })();
@@ -239,12 +257,13 @@ export class FunctionPool {
       this.shutOff();
       for (const start of this.starts) start.abort();
       this.idle = [];
+      this.open = [];
       for (const inst of this.instances.values()) {
         const running = inst.running;
         if (!running) continue; // starting: its aborted start fails, or it is stopped once started
         const busy = inst.state === 'busy';
         inst.state = 'stopping';
-        // A busy instance's call fails with its exit (onExit -> abortCall).
+        // A busy instance's calls fail with its exit (onExit -> abortCalls).
         if (busy) void running.kill().finally(() => this.stopRunning(running));
         else void this.stopRunning(running);
       }
@@ -369,7 +388,8 @@ export class FunctionPool {
 
   /** Start as many instances as waiters need beyond those already starting, within the caps. */
   private startForWaiters(): void {
-    while (!this.closed && this.waiters.length > this.starting) {
+    // Each instance starting will take up to `concurrency` of the waiters.
+    while (!this.closed && this.waiters.length > this.starting * (this.fn.concurrency ?? 1)) {
       if (this.liveCurrent() >= this.fn.maxInstances) return;
       if (this.startInstance(true)) continue;
       // max_concurrent_functions is full. Instances of our own will serve the queue as they
@@ -389,7 +409,7 @@ export class FunctionPool {
       this.opts.capacity.reportFull(this.fn.name, true);
       const max = this.opts.capacity.max;
       this.rejectWaiters(
-        this.waiters.length - this.starting,
+        Math.max(0, this.waiters.length - this.starting * (this.fn.concurrency ?? 1)),
         new FaasError('NO_CAPACITY', `no instance of "${this.fn.name}" can start: all ${max} instances faasd may run (max_concurrent_functions) are busy; retry later`, {
           retryAfter: 1,
           details: { limit: 'max_concurrent_functions', max_concurrent_functions: max },
@@ -418,7 +438,20 @@ export class FunctionPool {
     const fn = this.fn;
     const generation = this.generation;
     const id = `${fn.name.slice(0, 40)}-${crypto.randomBytes(4).toString('hex')}`;
-    const inst: PoolInstance = { id, version: fn.version, generation, state: 'starting', running: null, createdAt: Date.now(), lastUsedAt: Date.now(), invocations: 0, onDemand };
+    const inst: PoolInstance = {
+      id,
+      version: fn.version,
+      generation,
+      state: 'starting',
+      running: null,
+      createdAt: Date.now(),
+      lastUsedAt: Date.now(),
+      invocations: 0,
+      active: 0,
+      slots: 1,
+      onDemand,
+      abortCalls: new Set(),
+    };
     this.instances.set(id, inst);
     this.starting += 1;
     const t0 = performance.now();
@@ -429,6 +462,7 @@ export class FunctionPool {
         this.starts.delete(abort);
         this.starting -= 1;
         inst.running = running;
+        inst.slots = Math.max(1, Math.min(fn.concurrency ?? 1, running.concurrency ?? 1));
         this.opts.logger.debug({ function: fn.name, instance: id, ms: Math.round(performance.now() - t0) }, 'instance started');
         void running.exited.then((exit) => this.onExit(inst, exit));
         // Not wanted any more (pool closed, new version, stopped by an operator while starting).
@@ -437,7 +471,7 @@ export class FunctionPool {
           void this.stopRunning(running);
           return;
         }
-        this.release(inst);
+        this.offer(inst);
       },
       (err: Error) => {
         this.starts.delete(abort);
@@ -456,20 +490,62 @@ export class FunctionPool {
     return true;
   }
 
-  /** Hand a free instance to the oldest waiter, or park it idle. */
+  /** A slot of an idle or partly busy instance, taken; undefined when none is free. */
+  private takeSlot(): PoolInstance | undefined {
+    if (this.inFlight >= (this.fn.maxInFlight ?? Number.POSITIVE_INFINITY)) return undefined;
+    const inst = this.open[0] ?? this.idle.shift();
+    if (inst) this.occupy(inst);
+    return inst;
+  }
+
+  /** One more call on `inst` (taken from idle or open by the caller, or just started/freed). */
+  private occupy(inst: PoolInstance): void {
+    inst.active += 1;
+    this.inFlight += 1;
+    inst.state = 'busy';
+    if (inst.slots === 1) return;
+    const i = this.open.indexOf(inst);
+    if (inst.active < inst.slots) {
+      if (i < 0) this.open.push(inst);
+    } else if (i >= 0) {
+      this.open.splice(i, 1);
+    }
+  }
+
+  /** A call on `inst` is over: its slot goes to the oldest waiter, or the instance idles. */
   private release(inst: PoolInstance): void {
+    inst.active -= 1;
+    this.inFlight -= 1;
+    this.offer(inst);
+  }
+
+  /** Hand a free instance's slots to the oldest waiters, or park it idle (or open, if still partly busy). */
+  private offer(inst: PoolInstance): void {
     if (!this.instances.has(inst.id) || inst.state === 'stopping' || !inst.running) return;
     if (this.closed || inst.generation !== this.generation) {
-      inst.state = 'idle'; // its call is over: retire() stops idle instances
+      if (inst.active > 0) return; // the last of its calls retires it
+      inst.state = 'idle'; // its calls are over: retire() stops idle instances
       void this.retire(inst);
       return;
     }
-    const waiter = this.nextWaiter();
-    if (waiter) {
-      inst.state = 'busy';
+    const maxInFlight = this.fn.maxInFlight ?? Number.POSITIVE_INFINITY;
+    while (inst.active < inst.slots && this.inFlight < maxInFlight) {
+      const waiter = this.nextWaiter();
+      if (!waiter) break;
+      this.occupy(inst);
       waiter.resolve(inst);
-      return;
     }
+    if (inst.slots > 1) {
+      const i = this.open.indexOf(inst);
+      // Partly busy: its free slots are offered before an idle instance's (it was full,
+      // hence out of the list, or is now idle).
+      if (inst.active > 0 && inst.active < inst.slots) {
+        if (i < 0) this.open.push(inst);
+      } else if (i >= 0) {
+        this.open.splice(i, 1);
+      }
+    }
+    if (inst.active > 0) return;
     inst.state = 'idle';
     this.idle.push(inst);
   }
@@ -478,7 +554,7 @@ export class FunctionPool {
    * One call on one instance: its answer, or 504 when it overruns the function's timeout or
    * the caller's deadline (the instance is killed), or the instance's death (OOM / crash).
    * Hot path: one promise, one timer and one abort listener per call; the instance's exit is
-   * watched once per instance (onExit -> abortCall).
+   * watched once per instance (onExit -> abortCalls).
    */
   private runOn(inst: PoolInstance, req: InvokeRequest, signal?: AbortSignal): Promise<InvokeResult> {
     const running = inst.running!;
@@ -494,7 +570,7 @@ export class FunctionPool {
         clearTimeout(timer);
         clearTimeout(graceTimer);
         signal?.removeEventListener('abort', onAbort);
-        inst.abortCall = undefined;
+        inst.abortCalls.delete(onExit);
         if (err) reject(err);
         else resolve(result!);
       };
@@ -504,7 +580,7 @@ export class FunctionPool {
         timedOut = true;
         clearTimeout(timer);
         inst.state = 'stopping';
-        inst.abortCall = undefined;
+        inst.abortCalls.delete(onExit);
         void running.kill().finally(() => settle(err));
       };
       const timer = setTimeout(() => {
@@ -519,14 +595,15 @@ export class FunctionPool {
         if (isDeadline(signal!.reason)) deadline(new FaasError('INSTANCE_TIMEOUT', `function "${fn.name}" did not answer within the call's deadline`, { details: { deadline: true } }));
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      inst.abortCall = (exit) => settle(exitError(fn.name, exit));
+      const onExit = (exit: ExitInfo): void => settle(exitError(fn.name, exit));
+      inst.abortCalls.add(onExit);
       running.invoke(req).then(
         (result) => settle(null, result),
         (err: Error) => {
           if (timedOut) return; // the kill above settles this call with the timeout
           // The connection dropped: wait briefly for the real exit reason (OOM vs crash),
-          // which onExit delivers through abortCall.
-          if (err instanceof FaasError && err.code === 'INSTANCE_CRASHED' && inst.abortCall) {
+          // which onExit delivers through abortCalls.
+          if (err instanceof FaasError && err.code === 'INSTANCE_CRASHED' && inst.abortCalls.has(onExit)) {
             graceTimer = setTimeout(() => settle(err), 2000);
             return;
           }
@@ -541,10 +618,11 @@ export class FunctionPool {
     const expected = inst.state === 'stopping';
     this.instances.delete(inst.id);
     this.idle = this.idle.filter((i) => i !== inst);
+    if (inst.slots > 1) this.open = this.open.filter((i) => i !== inst);
     this.opts.capacity.give();
     inst.state = 'stopping';
     inst.exit = exit;
-    inst.abortCall?.(exit);
+    for (const abort of [...inst.abortCalls]) abort(exit);
     if (!expected || exit.reason !== 'stopped') {
       this.opts.logger.info({ function: this.fn.name, instance: inst.id, reason: exit.reason, code: exit.code, signal: exit.signal }, 'instance exited');
     }
@@ -562,6 +640,7 @@ export class FunctionPool {
     }
     inst.state = 'stopping';
     this.idle = this.idle.filter((i) => i !== inst);
+    if (inst.slots > 1) this.open = this.open.filter((i) => i !== inst);
     // Starting (no `running` yet): stopped as soon as its start resolves.
     if (inst.running) await this.stopRunning(inst.running);
   }

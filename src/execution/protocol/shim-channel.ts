@@ -1,6 +1,7 @@
 // The daemon's end of one shim connection (docs/protocol.md): typed requests over frames,
-// every shim message validated, one invocation at a time. A shim that breaks the protocol is
-// cut off here; it can never take the daemon down.
+// every shim message validated, one invocation at a time unless `init` asked for more
+// (`concurrency`) and the shim took it. A shim that breaks the protocol is cut off here; it
+// can never take the daemon down.
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { FaasError } from '../../errors.js';
@@ -19,6 +20,8 @@ export interface FunctionRef {
   dir: string;
   file: string;
   handler?: string;
+  /** Calls in flight the shim may be sent at once (1 when absent); init_ok says how many it takes. */
+  concurrency?: number;
 }
 
 export interface InvokeRequest {
@@ -43,7 +46,8 @@ interface Pending<T> {
   reject(err: Error): void;
 }
 
-type State = 'connecting' | 'ready' | 'initializing' | 'idle' | 'invoking' | 'closed';
+/** 'idle': initialised, taking calls (up to `concurrency` in flight). */
+type State = 'connecting' | 'ready' | 'initializing' | 'idle' | 'closed';
 
 interface ShimError {
   type: string;
@@ -60,9 +64,12 @@ export class ShimChannel {
   #state: State = 'connecting';
   #ready!: Pending<ReadyInfo>;
   #resolveClosed!: (reason: Error | null) => void;
-  #init: Pending<{ loadMs: number }> | null = null;
-  #invoke: Pending<InvokeResult> | null = null;
-  #invokeId = '';
+  #init: Pending<{ loadMs: number; concurrency: number }> | null = null;
+  #asked = 1;
+  /** Calls the shim accepted in init_ok (1 unless it said more). */
+  #concurrency = 1;
+  /** Calls sent and not answered, by request id: at most #concurrency. */
+  #calls = new Map<string, Pending<InvokeResult>>();
   #finished = false;
 
   constructor(socket: net.Socket) {
@@ -83,7 +90,12 @@ export class ShimChannel {
     if (socket.destroyed) this.#shutdown(null);
   }
 
-  init(fn: FunctionRef, env: Record<string, string>): Promise<{ loadMs: number }> {
+  /** Calls this shim runs at once (known after init). */
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
+  init(fn: FunctionRef, env: Record<string, string>): Promise<{ loadMs: number; concurrency: number }> {
     if (this.#state === 'connecting') return this.ready.then(() => this.init(fn, env));
     if (this.#state === 'closed') return Promise.reject(connectionClosed());
     if (this.#state !== 'ready') return Promise.reject(new Error(`init called in state ${this.#state}`));
@@ -93,7 +105,10 @@ export class ShimChannel {
         type: 'init',
         function: { name: fn.name, version: fn.version, dir: fn.dir, file: fn.file, handler: fn.handler ?? null },
         env,
+        // Sent only when asked for: a shim that has never heard of it sees the frame it knows.
+        ...(fn.concurrency && fn.concurrency > 1 ? { concurrency: fn.concurrency } : {}),
       });
+      this.#asked = fn.concurrency && fn.concurrency > 1 ? fn.concurrency : 1;
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -107,6 +122,9 @@ export class ShimChannel {
   invoke(req: InvokeRequest): Promise<InvokeResult> {
     if (this.#state === 'closed') return Promise.reject(connectionClosed());
     if (this.#state !== 'idle') return Promise.reject(new Error(`invoke called in state ${this.#state}`));
+    if (this.#calls.size >= this.#concurrency || this.#calls.has(req.id)) {
+      return Promise.reject(new Error(`invoke called in state invoking with ${this.#calls.size} of ${this.#concurrency} calls in flight`));
+    }
     let frame: Buffer[];
     try {
       frame = encodeFrame(
@@ -125,9 +143,7 @@ export class ShimChannel {
       return Promise.reject(err as Error);
     }
     return new Promise((resolve, reject) => {
-      this.#invoke = { resolve, reject };
-      this.#invokeId = req.id;
-      this.#state = 'invoking';
+      this.#calls.set(req.id, { resolve, reject });
       this.#write(frame);
     });
   }
@@ -173,11 +189,13 @@ export class ShimChannel {
       }
       case 'init_ok': {
         this.#expect('initializing', header);
-        if (typeof header.load_ms !== 'number') throw malformed(header);
+        const took = header.concurrency ?? 1;
+        if (typeof header.load_ms !== 'number' || !Number.isInteger(took) || (took as number) < 1 || (took as number) > this.#asked) throw malformed(header);
         const pending = this.#init!;
         this.#init = null;
         this.#state = 'idle';
-        pending.resolve({ loadMs: header.load_ms });
+        this.#concurrency = took as number;
+        pending.resolve({ loadMs: header.load_ms, concurrency: this.#concurrency });
         return;
       }
       case 'init_error': {
@@ -195,26 +213,22 @@ export class ShimChannel {
         return;
       }
       case 'result': {
-        this.#expectInvoke(header);
+        const pending = this.#call(header);
         const { status, headers, logs } = header;
         if (!Number.isInteger(status) || (status as number) < 100 || (status as number) > 599) {
           throw malformed(header);
         }
         if (!isStringRecord(headers) || !isStringArray(logs)) throw malformed(header);
-        const pending = this.#invoke!;
-        this.#invoke = null;
-        this.#state = 'idle';
+        this.#calls.delete(header.id as string);
         pending.resolve({ status: status as number, headers, body, logs });
         return;
       }
       case 'error': {
-        this.#expectInvoke(header);
+        const pending = this.#call(header);
         const error = shimError(header);
         const { logs } = header;
         if (!isStringArray(logs)) throw malformed(header);
-        const pending = this.#invoke!;
-        this.#invoke = null;
-        this.#state = 'idle';
+        this.#calls.delete(header.id as string);
         pending.reject(
           new FaasError('FUNCTION_ERROR', error.message, {
             details: { errorType: error.type, stack: error.stack, logs },
@@ -233,11 +247,12 @@ export class ShimChannel {
     }
   }
 
-  #expectInvoke(header: FrameHeader): void {
-    this.#expect('invoking', header);
-    if (header.id !== this.#invokeId) {
-      throw new FaasError('PROTOCOL_ERROR', `${header.type} frame for unknown request ${String(header.id)}`);
-    }
+  /** The call a result or error frame answers (it stays pending until the frame is checked). */
+  #call(header: FrameHeader): Pending<InvokeResult> {
+    this.#expect('idle', header);
+    const pending = typeof header.id === 'string' ? this.#calls.get(header.id) : undefined;
+    if (!pending) throw new FaasError('PROTOCOL_ERROR', `${header.type} frame for unknown request ${String(header.id)}`);
+    return pending;
   }
 
   /** Rejects everything pending, settles `closed` and drops the socket; runs once. */
@@ -248,9 +263,9 @@ export class ShimChannel {
     const err = connectionClosed(reason);
     this.#ready.reject(err);
     this.#init?.reject(err);
-    this.#invoke?.reject(err);
+    for (const call of this.#calls.values()) call.reject(err);
     this.#init = null;
-    this.#invoke = null;
+    this.#calls.clear();
     this.#resolveClosed(reason);
     this.#socket.destroy();
   }
