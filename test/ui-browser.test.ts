@@ -88,12 +88,12 @@ describe.skipIf(!haveChromium)('web console in a real browser', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  const shot = async (name: string, p: Page = page) => {
+  const shot = async (name: string, p: Page = page, fullPage = false) => {
     if (!SHOTS) return;
     fs.mkdirSync(SHOTS, { recursive: true });
     await expect.poll(() => p.locator('.toast').count(), { timeout: 10_000 }).toBe(0);
     await p.mouse.move(0, 799);
-    await p.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+    await p.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
   };
 
   const signIn = async (key: string, p: Page = page) => {
@@ -227,6 +227,7 @@ describe.skipIf(!haveChromium)('web console in a real browser', () => {
       return ctx.skip();
     }
     await tab('Versions').click();
+    await shot('versions');
     await page.getByRole('button', { name: 'Roll back to version 1' }).click();
     await expect.poll(() => codeOf('hello-ui'), { timeout: 20_000 }).toContain('Hello, {name}!');
     await tab('Code & test').click();
@@ -253,7 +254,7 @@ describe.skipIf(!haveChromium)('web console in a real browser', () => {
       if (SHOTS) await screenshotTraffic();
       await expect.poll(async () => Number((await chart.getAttribute('data-latest'))!.split(',')[0]), { timeout: 10_000 }).toBeGreaterThan(0);
       expect(await page.getByRole('table', { name: 'Functions' }).textContent()).toContain('hello-ui');
-      await shot('overview');
+      await shot('overview', page, true);
     },
     SHOTS ? 150_000 : undefined,
   );

@@ -46,9 +46,11 @@ export function Chart({ title, series, data, format, minMax = 1, integer = false
         // seconds ago is not a sliver at the right edge of an empty 5-minute frame.
         x: {
           time: true,
-          range: (_u, min, max) => {
-            const end = max || Date.now() / 1000;
-            return [end - Math.min(MAX_WINDOW_S, Math.max(MIN_WINDOW_S, end - (min || end))), end];
+          range: (u) => {
+            const xs = u.data[0];
+            const end = xs.length ? xs[xs.length - 1]! : Date.now() / 1000;
+            const first = xs.length ? xs[0]! : end;
+            return [end - Math.min(MAX_WINDOW_S, Math.max(MIN_WINDOW_S, end - first)), end];
           },
         },
         y: { range: (_u, _min, max) => [0, Math.max(minMax, (max || 0) * 1.15)] },

@@ -38,12 +38,15 @@ export function Overview({ telemetry }: { telemetry: Telemetry }): JSX.Element {
       <PageHead
         title="Overview"
         actions={
-          <a class="btn btn-primary" href={href({ page: 'new' })}>
-            <Icon name="plus" /> <span>New function</span>
-          </a>
+          rows.length > 0 ? (
+            <a class="btn btn-primary" href={href({ page: 'new' })}>
+              <Icon name="plus" /> <span>New function</span>
+            </a>
+          ) : undefined
         }
       />
       {t.error && <ErrorCallout error={t.error} />}
+      {rows.length === 0 && <Welcome />}
       {last && (
         <div class="kpis">
           <Kpi
@@ -133,6 +136,29 @@ export function Overview({ telemetry }: { telemetry: Telemetry }): JSX.Element {
         )}
       </Card>
     </div>
+  );
+}
+
+/** The first screen of a new faasd: what to do, in three steps, and the button that starts it. */
+function Welcome(): JSX.Element {
+  return (
+    <section class="welcome" aria-labelledby="welcome-title">
+      <div>
+        <h2 id="welcome-title">Deploy your first function</h2>
+        <ol>
+          <li>Pick a template (Python or JavaScript) and give it a name.</li>
+          <li>
+            Press <strong>Create and deploy</strong>: faasd checks the code and starts it in a sandbox.
+          </li>
+          <li>
+            Press <strong>Send</strong> to invoke it, and watch its logs and numbers here.
+          </li>
+        </ol>
+      </div>
+      <a class="btn btn-primary" href={href({ page: 'new' })}>
+        <Icon name="plus" /> <span>New function</span>
+      </a>
+    </section>
   );
 }
 
