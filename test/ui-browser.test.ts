@@ -10,7 +10,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.js';
 import { type Daemon, startDaemon } from '../src/daemon.js';
-import { silentLogger, writeConfig } from './helpers/daemon.js';
+import { ADMIN, silentLogger, startTestDaemon, writeConfig } from './helpers/daemon.js';
 import { trackDaemon } from './helpers/leaks.js';
 
 const CHROMIUM = process.env.FAAS_CHROMIUM ?? '/usr/bin/chromium';
@@ -278,7 +278,8 @@ describe.skipIf(!haveChromium)('web console in a real browser', () => {
     await signIn(KEYS.caller);
     await expect.poll(() => page.locator('[data-status="403"]').textContent(), { timeout: 10_000 }).toContain('Forbidden (403)');
     expect(await page.getByRole('link', { name: 'New function' }).count()).toBe(0);
-    await page.goto('/ui#/functions/hello-ui');
+    await page.getByLabel('Function name').fill('hello-ui');
+    await page.getByRole('button', { name: 'Open' }).click();
     await page.getByRole('button', { name: 'Send' }).click();
     await expect.poll(() => page.getByTestId('invoke-result').textContent(), { timeout: 10_000 }).toContain('200 OK');
   });
@@ -301,5 +302,25 @@ describe.skipIf(!haveChromium)('web console in a real browser', () => {
     await phone.close();
     expect(cspViolations).toEqual([]);
     expect(pageErrors).toEqual([]);
+  });
+});
+
+// Without a browser: what the daemon itself promises about /ui and /whoami.
+describe('web console routes', () => {
+  it('system.ui: false serves no console, and /whoami still answers', async () => {
+    const d = await startTestDaemon({ config: { system: { ui: false } } });
+    expect((await d.app.inject({ method: 'GET', url: '/ui' })).statusCode).toBe(404);
+    expect((await d.app.inject({ method: 'GET', url: '/ui/assets/favicon.svg' })).statusCode).toBe(404);
+    const who = await d.app.inject({ method: 'GET', url: '/whoami', headers: ADMIN });
+    expect(who.json()).toEqual({ name: 'admin', scopes: ['invoke', 'manage', 'admin', 'metrics'] });
+  });
+
+  it('/whoami needs a valid key, any scope', async () => {
+    const d = await startTestDaemon({ config: { api_keys: [{ name: 'scraper', key: 'scraper-key-0123', scopes: ['metrics'] }] } });
+    expect((await d.app.inject({ method: 'GET', url: '/whoami' })).statusCode).toBe(401);
+    expect((await d.app.inject({ method: 'GET', url: '/whoami', headers: { authorization: 'Bearer wrong-key-000' } })).statusCode).toBe(401);
+    const who = await d.app.inject({ method: 'GET', url: '/whoami', headers: { authorization: 'Bearer scraper-key-0123' } });
+    expect(who.statusCode).toBe(200);
+    expect(who.json()).toEqual({ name: 'scraper', scopes: ['metrics'] });
   });
 });

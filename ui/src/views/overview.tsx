@@ -1,7 +1,8 @@
 // The overview: headline numbers, live charts and every function with its health.
 import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
 import { count, ms, percent, rate, runtimeLabel } from '../format';
-import { href } from '../router';
+import { go, href } from '../router';
 import { useSession } from '../session';
 import { chartData, type FunctionRow, type Telemetry, useTelemetry } from '../telemetry';
 import { Chart } from '../components/chart';
@@ -22,6 +23,7 @@ export function Overview({ telemetry }: { telemetry: Telemetry }): JSX.Element {
         <ErrorCallout
           error={Object.assign(new Error('This key has no "manage" scope: it can invoke functions but not list them or read their stats. Open a function by its name to invoke it.'), { status: 403 })}
         />
+        <OpenByName />
       </div>
     );
   }
@@ -136,6 +138,30 @@ export function Overview({ telemetry }: { telemetry: Telemetry }): JSX.Element {
         )}
       </Card>
     </div>
+  );
+}
+
+/** For keys that cannot list functions: go to one by its name, to invoke it. */
+function OpenByName(): JSX.Element {
+  const [name, setName] = useState('');
+  return (
+    <Card title="Invoke a function">
+      <form
+        class="inline-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (name.trim()) go({ page: 'function', name: name.trim(), tab: 'code' });
+        }}
+      >
+        <label class="sr-only" for="open-name">
+          Function name
+        </label>
+        <input id="open-name" placeholder="function name, e.g. hello-world" value={name} onInput={(e) => setName(e.currentTarget.value)} spellcheck={false} />
+        <button type="submit" class="btn btn-primary">
+          Open
+        </button>
+      </form>
+    </Card>
   );
 }
 
