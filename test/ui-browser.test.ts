@@ -284,6 +284,21 @@ describe.skipIf(!haveChromium)('web console in a real browser', () => {
     await expect.poll(() => page.getByTestId('invoke-result').textContent(), { timeout: 10_000 }).toContain('200 OK');
   });
 
+  it('is usable from the keyboard: Enter signs in, Esc then Tab leaves the editor, Ctrl+Enter sends', async () => {
+    await signOut();
+    await page.keyboard.type(KEYS.admin); // the key field has the focus
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.getByRole('button', { name: 'Sign out' }).isVisible(), { timeout: 10_000 }).toBe(true);
+    await page.goto('/ui#/functions/hello-ui');
+    await page.locator('.cm-content').first().click();
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.closest(".cm-editor") === null')).toBe(true);
+    await page.getByLabel('JSON body').focus();
+    await page.keyboard.press('ControlOrMeta+Enter');
+    await expect.poll(() => page.getByTestId('invoke-result').textContent(), { timeout: 10_000 }).toContain('200 OK');
+  });
+
   it('works at phone width, and no Content-Security-Policy violation or script error happened', async () => {
     const phone = await context.newPage();
     await phone.setViewportSize({ width: 390, height: 844 });
