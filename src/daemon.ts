@@ -91,7 +91,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       ...(opts.drivers ? { drivers: opts.drivers } : {}),
       secrets: secretStore,
     });
-    observability = new Observability(manager);
+    observability = new Observability(manager, logger);
     closers.push(() => removeRunDir(runRoot));
     closers.push(() => manager.close());
     // Made below, once async jobs exist; told of every deploy from then on.

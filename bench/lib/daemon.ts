@@ -26,6 +26,8 @@ export interface FaasdOptions {
   cpuProfDir: string | null;
   /** false: no pre-warmed generic instances (every cold start is a full one). Default: faasd's defaults. */
   prewarm?: boolean;
+  /** Extra environment for the daemon (A/B runs of a lever behind a FAASD_* switch: bench/tools/ab.ts). */
+  env?: Record<string, string>;
 }
 
 export interface DeployResult {
@@ -107,7 +109,7 @@ export class Faasd {
     const script = entry === 'dist' ? [path.join(REPO_DIR, 'bin', 'faasd.js')] : ['--import', 'tsx', path.join(REPO_DIR, 'bench', 'lib', 'faasd-entry.ts')];
     if (entry === 'dist' && !fs.existsSync(path.join(REPO_DIR, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first or use --daemon src');
     // FAAS_DISABLE_CONTAINER=1 npm run bench: container figures read "unavailable" (as on a host without Docker).
-    const passThrough: Record<string, string> = process.env.FAAS_DISABLE_CONTAINER ? { FAAS_DISABLE_CONTAINER: process.env.FAAS_DISABLE_CONTAINER } : {};
+    const passThrough: Record<string, string> = { ...(process.env.FAAS_DISABLE_CONTAINER ? { FAAS_DISABLE_CONTAINER: process.env.FAAS_DISABLE_CONTAINER } : {}), ...(opts.env ?? {}) };
     const child = startChild(process.execPath, [...nodeArgs, ...script, '-c', configFile], { cwd: REPO_DIR, env: cleanEnv(passThrough), stdio: ['ignore', out, out] });
     fs.closeSync(out);
     try {

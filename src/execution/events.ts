@@ -15,6 +15,10 @@ export interface InvocationEvent {
   start: 'warm' | 'prewarmed' | 'cold';
   /** Time spent waiting for an instance (queue or start). */
   waitMs: number;
+  /** The call's request id (the HTTP request's, or the async job's). */
+  requestId?: string;
+  /** The instance that answered. */
+  instanceId?: string;
 }
 
 export interface ExecutionObserver {

@@ -96,7 +96,17 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
     return entry.pool.invoke({ ...req, timeoutMs: entry.timeoutMs }, signal).then(
       (out) => {
         if (this.pools.get(name) !== entry) return out; // deleted (or re-created) meanwhile
-        observer.invocation({ function: fn, mode, status: out.result.status, durationMs: performance.now() - t0, coldStart: out.coldStart, start: out.start, waitMs: out.waitMs });
+        observer.invocation({
+          function: fn,
+          mode,
+          status: out.result.status,
+          durationMs: performance.now() - t0,
+          coldStart: out.coldStart,
+          start: out.start,
+          waitMs: out.waitMs,
+          requestId: req.id,
+          instanceId: out.instanceId,
+        });
         if (out.result.logs.length > 0) observer.functionLogs(fn, req.id, out.result.logs);
         return out;
       },

@@ -22,7 +22,6 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
     const t0 = performance.now();
     const params = req.params;
     const headers = forwardedHeaders(req);
-    const qIndex = req.url.indexOf('?');
     // A client that goes away takes its call out of the queue (a running call finishes).
     const gone = new AbortController();
     reply.raw.once('close', () => {
@@ -61,7 +60,6 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
       .header('x-faas-cold-start', outcome.coldStart ? 'true' : 'false')
       .header('x-faas-start', outcome.start)
       .header('x-faas-instance-id', outcome.instanceId);
-    req.log.info({ function: params.name, status: result.status, ms: Math.round(ms * 100) / 100, start: outcome.start, instance: outcome.instanceId, query: qIndex >= 0 }, 'invocation');
     if (result.logs.length > 0 && req.log.level === 'debug') req.log.debug({ function: params.name, logs: result.logs }, 'function output');
     return reply.send(result.body);
   };
