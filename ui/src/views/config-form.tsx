@@ -11,6 +11,8 @@ export interface ConfigValues {
   min_instances: string;
   max_instances: string;
   max_concurrency: string;
+  /** Calls in flight per instance; empty: the daemon's default (one). */
+  concurrency: string;
   network: string;
   environment: string;
   dependencies: string;
@@ -25,6 +27,7 @@ export function valuesFrom(c: FunctionConfig): ConfigValues {
     min_instances: String(c.min_instances),
     max_instances: String(c.max_instances),
     max_concurrency: String(c.max_concurrency ?? 0),
+    concurrency: typeof c.concurrency === 'number' ? String(c.concurrency) : '',
     network: c.network ?? 'none',
     environment: Object.entries(c.environment ?? {})
       .map(([k, v]) => `${k}=${v}`)
@@ -65,6 +68,7 @@ export function configFrom(v: ConfigValues): Record<string, unknown> {
     min_instances: num(v.min_instances),
     max_instances: num(v.max_instances),
     max_concurrency: num(v.max_concurrency),
+    ...(v.concurrency.trim() ? { concurrency: num(v.concurrency) } : {}),
     network: v.network,
     environment,
     dependencies: v.dependencies
@@ -105,6 +109,7 @@ export function ConfigForm({
     { key: 'min_instances', label: 'Min instances', help: 'Kept warm at all times.', kind: 'number' },
     { key: 'max_instances', label: 'Max instances', help: 'More calls queue.', kind: 'number' },
     { key: 'max_concurrency', label: 'Max concurrency', help: 'Calls in flight at once; 0 = bounded by max instances.', kind: 'number' },
+    { key: 'concurrency', label: 'Calls per instance', help: 'In flight on one instance, for async handlers; empty or 1: one at a time.', kind: 'number', placeholder: '1' },
     { key: 'network', label: 'Network (container mode)', help: 'none: no network; bridge: outbound access.', kind: 'select', options: ['none', 'bridge'] },
     { key: 'environment', label: 'Environment', help: 'One NAME=value per line.', kind: 'textarea', placeholder: 'GREETING=hello' },
     { key: 'dependencies', label: 'Dependencies', help: 'pip or npm specs, one per line; installed at deploy.', kind: 'textarea', placeholder: 'requests==2.32.3' },
