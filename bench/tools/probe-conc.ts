@@ -1,6 +1,6 @@
-import { Faasd } from '/work/main/bench/lib/daemon.js';
-import { asyncSleepCode } from '/work/main/bench/lib/functions.js';
-import { runStaggered } from '/work/main/bench/lib/load.js';
+import { Faasd } from '../lib/daemon.js';
+import { asyncSleepCode } from '../lib/functions.js';
+import { runStaggered } from '../lib/load.js';
 const rt = (process.argv[2] ?? 'python') as 'python' | 'node';
 const conc = Number(process.argv[3] ?? 25);
 const inst = Number(process.argv[4] ?? Math.ceil(50 / conc));
