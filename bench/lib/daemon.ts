@@ -95,6 +95,9 @@ export class Faasd {
       },
       api_keys: [{ name: 'bench', key, scopes: ['invoke', 'manage', 'admin'], rate_limit: { rps: 0, burst: 1 } }],
       ...(opts.prewarm === false ? { prewarm: { process: { python: 0, node: 0 }, container: { python: 0, node: 0 } } } : {}),
+      ...(opts.prewarm !== false && process.env.FAASD_BENCH_PREWARM_MAX
+        ? { prewarm: { process: { max: Number(process.env.FAASD_BENCH_PREWARM_MAX) }, container: { max: Number(process.env.FAASD_BENCH_PREWARM_MAX) } } }
+        : {}),
     };
     const configFile = path.join(dir, 'faas_config.yaml');
     fs.writeFileSync(configFile, stringify(config), { mode: 0o600 });

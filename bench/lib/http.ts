@@ -12,12 +12,15 @@ export interface HttpResponse {
 }
 
 export class HttpClient {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  private readonly agent: http.Agent;
 
   constructor(
     readonly baseUrl: string,
     private readonly defaultHeaders: Record<string, string> = {},
-  ) {}
+    maxSockets = 4,
+  ) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+  }
 
   request(method: string, path: string, opts: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<HttpResponse> {
     const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);

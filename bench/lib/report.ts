@@ -192,6 +192,21 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
         L.push(`| ${label} ${c} | ${f.n} | ${n(f.p50, 1)} | ${n(f.p95, 1)} | ${n(f.min, 1)} | ${n(f.max, 1)} | ${b ? n(f.p50 / b.p50, 2) : '-'} | ${kinds}deploy p50 ${n(f.deploy_p50_ms, 1)} ms |`);
       }
     }
+    // Issue 17: first calls during a burst of deploys.
+    for (const c of COMBOS) {
+      const out = cd.burst?.[c];
+      if (!out) continue;
+      const why = notOk(out);
+      if (why || out.status !== 'ok') {
+        L.push(`| faasd burst ${c} | | | | | | | ${cell(why ?? '')} |`);
+        continue;
+      }
+      const b = out.data;
+      const kinds = Object.entries(b.start_kinds)
+        .map(([k, v]) => `${v} ${k}`)
+        .join(', ');
+      L.push(`| faasd burst of ${b.n} deploys in ${n(b.window_ms / 1000, 1)} s ${c} | ${b.n} | ${n(b.first_call_p50, 1)} | ${n(b.first_call_p95, 1)} | | | | first calls: ${kinds} |`);
+    }
     // The third kind of start, from the default-config daemon: the second call to each function.
     for (const c of COMBOS) {
       const out = cd.faasd[c];

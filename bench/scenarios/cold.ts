@@ -10,7 +10,7 @@ import { Skipped, outcome, type BenchContext } from '../lib/context.js';
 import { Faasd, type Mode, type Runtime } from '../lib/daemon.js';
 import { ECHO_BODY, echoCode } from '../lib/functions.js';
 import { HttpClient } from '../lib/http.js';
-import { combo, type ColdFigure, type ColdResults } from '../lib/results.js';
+import { combo, type BurstFigure, type ColdFigure, type ColdResults } from '../lib/results.js';
 import { percentile, summarize } from '../lib/stats.js';
 
 function figure(samples: number[], extra: Partial<ColdFigure> = {}): ColdFigure {
@@ -76,6 +76,54 @@ async function faasdCold(ctx: BenchContext, faasd: Faasd, mode: Mode, runtime: R
   return fig;
 }
 
+/**
+ * Issue 17, target 3: a burst of deploys (n within windowMs, evenly spaced), each function
+ * called once as soon as its deploy answers, all in parallel: how many first calls still
+ * found a pre-warmed generic instance (x-faas-start: prewarmed), and their latency.
+ */
+async function burst(ctx: BenchContext, mode: Mode, runtime: Runtime): Promise<BurstFigure> {
+  const n = ctx.opts.quick ? 5 : 20;
+  const windowMs = ctx.opts.quick ? 500 : 2000;
+  ctx.needTime(mode === 'container' ? 25 : 10, `burst ${combo(mode, runtime)}`);
+  // Start from the configured pool size, refilled after whatever ran before.
+  await sleep(mode === 'container' ? 3000 : 1000);
+  const names: string[] = [];
+  const kinds: Record<string, number> = {};
+  const samples: number[] = [];
+  const body = JSON.parse(ECHO_BODY) as unknown;
+  // Its own connections: each deploy and call of the burst goes out when its turn comes.
+  const client = new HttpClient(ctx.faasd.url, ctx.faasd.authHeader, n);
+  try {
+    await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        await sleep((i * windowMs) / n);
+        const name = ctx.name(`bench-burst-${mode}-${runtime}`);
+        names.push(name);
+        await ctx.deploy(name, mode, runtime, echoCode(runtime, `burst ${i} ${name}`));
+        const res = await client.request('POST', `/invoke/${name}`, { body, timeoutMs: 60_000 });
+        if (res.status !== 200) throw new Error(`burst invoke of ${name}: ${res.status} ${res.body.slice(0, 300)}`);
+        const kind = String(res.headers['x-faas-start'] ?? 'cold');
+        kinds[kind] = (kinds[kind] ?? 0) + 1;
+        samples.push(res.ms);
+      }),
+    );
+  } finally {
+    client.close();
+    await Promise.all(names.map((name) => ctx.faasd.remove(name).catch(() => undefined)));
+    await ctx.faasd.waitDriverIdle(mode, 60_000);
+  }
+  const fig: BurstFigure = {
+    n,
+    window_ms: windowMs,
+    start_kinds: kinds,
+    prewarmed_share: (kinds.prewarmed ?? 0) / n,
+    first_call_p50: percentile(samples, 50),
+    first_call_p95: percentile(samples, 95),
+  };
+  ctx.log(`burst ${combo(mode, runtime)}: ${n} deploys in ${windowMs} ms, first calls ${JSON.stringify(kinds)}, p50 ${fig.first_call_p50.toFixed(1)} ms, p95 ${fig.first_call_p95.toFixed(1)} ms`);
+  return fig;
+}
+
 async function baseline(ctx: BenchContext, client: HttpClient, route: string, n: number): Promise<ColdFigure> {
   ctx.needTime(n * (route.startsWith('/docker') ? 1.5 : 0.2) + 2, `baseline ${route}`);
   const body = JSON.parse(ECHO_BODY) as unknown;
@@ -98,9 +146,12 @@ async function baseline(ctx: BenchContext, client: HttpClient, route: string, n:
 }
 
 export async function coldScenario(ctx: BenchContext): Promise<ColdResults> {
-  const results: ColdResults = { faasd: {}, faasd_no_prewarm: {}, baselines: {} };
+  const results: ColdResults = { faasd: {}, faasd_no_prewarm: {}, baselines: {}, burst: {} };
   for (const mode of ctx.opts.modes) {
     for (const runtime of ctx.opts.runtimes) results.faasd[combo(mode, runtime)] = await outcome(ctx, `cold ${combo(mode, runtime)}`, () => faasdCold(ctx, ctx.faasd, mode, runtime, 'cold', true));
+  }
+  for (const mode of ctx.opts.modes) {
+    for (const runtime of ctx.opts.runtimes) results.burst![combo(mode, runtime)] = await outcome(ctx, `burst ${combo(mode, runtime)}`, () => burst(ctx, mode, runtime));
   }
 
   const noPrewarm = await outcome(ctx, 'cold (prewarm off)', async () => {

@@ -338,10 +338,12 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     }
   }
 
-  const pw = (raw.prewarm ?? {}) as { process?: Partial<Record<'python' | 'node', number>>; container?: Partial<Record<'python' | 'node', number>> };
+  const pw = (raw.prewarm ?? {}) as { process?: Partial<Record<'python' | 'node' | 'max', number>>; container?: Partial<Record<'python' | 'node' | 'max', number>> };
+  // `max`: a burst of first calls grows each runtime's generic pool up to this (never below
+  // its own count); it shrinks back once the burst is over (drivers/generic-pool.ts).
   const prewarm = {
-    process: { python: 2, node: 2, ...(pw.process ?? {}) },
-    container: { python: 1, node: 1, ...(pw.container ?? {}) },
+    process: { python: 2, node: 2, max: 8, ...(pw.process ?? {}) },
+    container: { python: 1, node: 1, max: 2, ...(pw.container ?? {}) },
   };
 
   const ar = (raw.async ?? {}) as Record<string, unknown>;

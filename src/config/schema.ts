@@ -63,7 +63,8 @@ export interface SystemConfig {
   ui: boolean;
 }
 
-export type PrewarmCounts = { python: number; node: number };
+/** Generic instances kept per runtime; `max`: what each may grow to while a burst drains them. */
+export type PrewarmCounts = { python: number; node: number; max: number };
 
 export interface AsyncDefaults {
   concurrency: number;
@@ -259,8 +260,16 @@ export const configFileSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        process: { type: 'object', additionalProperties: false, properties: { python: { type: 'integer', minimum: 0, maximum: 100 }, node: { type: 'integer', minimum: 0, maximum: 100 } } },
-        container: { type: 'object', additionalProperties: false, properties: { python: { type: 'integer', minimum: 0, maximum: 100 }, node: { type: 'integer', minimum: 0, maximum: 100 } } },
+        process: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { python: { type: 'integer', minimum: 0, maximum: 100 }, node: { type: 'integer', minimum: 0, maximum: 100 }, max: { type: 'integer', minimum: 0, maximum: 100 } },
+        },
+        container: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { python: { type: 'integer', minimum: 0, maximum: 100 }, node: { type: 'integer', minimum: 0, maximum: 100 }, max: { type: 'integer', minimum: 0, maximum: 100 } },
+        },
       },
     },
     functions: {

@@ -1,6 +1,13 @@
 // Pre-warmed "stem cell" instances per runtime (OpenWhisk prewarm, Fission's pool manager):
 // started, connected and ready, but given no function yet. A cold start takes one and only
 // pays for `init`; the pool refills in the background. Written once for both drivers.
+//
+// The pool follows the rate it is drained at: each runtime keeps its configured count plus
+// one for every instance taken in the last DEMAND_WINDOW_MS, up to its `max`, and shrinks
+// back to the configured count once nothing has been taken for SHRINK_AFTER_MS. (A start that
+// found none ready used to wait for one already starting: in container mode those queue in
+// the start limiter behind each other, and a burst's first calls took 0.8 s at p50 where a
+// cold start takes 0.3 s, so a miss is a cold start.)
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +16,10 @@ import { FaasError } from '../../errors.js';
 import type { InstanceSpec, RunningInstance, RuntimeName } from '../driver.js';
 
 const REFILL_DELAY_MS = 25;
+/** Takes counted towards the pool's size. */
+const DEMAND_WINDOW_MS = 5_000;
+/** No take for this long: instances above the configured count are stopped. */
+const SHRINK_AFTER_MS = 10_000;
 
 export interface GenericInstance {
   readonly runtime: RuntimeName;
@@ -21,6 +32,9 @@ export interface GenericInstance {
 export class GenericPool<G extends GenericInstance> {
   private readonly ready: Record<RuntimeName, G[]> = { python: [], node: [] };
   private readonly starting: Record<RuntimeName, number> = { python: 0, node: 0 };
+  /** Times of recent takes (hits and misses), oldest first: the drain rate. */
+  private readonly takes: Record<RuntimeName, number[]> = { python: [], node: [] };
+  private shrinkTimer: NodeJS.Timeout | null = null;
   /** Consecutive start failures: a runtime that keeps failing is retried with backoff, not in a loop. */
   private readonly failures: Record<RuntimeName, number> = { python: 0, node: 0 };
   private readonly refillTimers = new Set<NodeJS.Timeout>();
@@ -33,7 +47,18 @@ export class GenericPool<G extends GenericInstance> {
     private readonly startGeneric: (runtime: RuntimeName) => Promise<G>,
     private readonly logger: Logger,
     private readonly label: string,
+    /** What a runtime's pool may grow to while drained (never below its configured count). */
+    private readonly max = 0,
   ) {}
+
+  /** The size the pool aims at now: the configured count, plus recent demand, up to max. */
+  target(runtime: RuntimeName, now = Date.now()): number {
+    const base = this.targets[runtime];
+    if (base === 0) return 0; // pre-warming off stays off
+    const takes = this.takes[runtime];
+    while (takes.length > 0 && takes[0]! < now - DEMAND_WINDOW_MS) takes.shift();
+    return Math.min(Math.max(base, this.max), base + takes.length);
+  }
 
   /** Start the configured number of generic instances (call once the driver is ready). */
   fill(): void {
@@ -43,10 +68,44 @@ export class GenericPool<G extends GenericInstance> {
   /** A ready generic instance, or null (then the caller does a normal cold start). */
   take(runtime: RuntimeName): G | null {
     const g = this.ready[runtime].shift() ?? null;
+    // Only a hit counts as demand: after a miss the caller starts an instance of its own,
+    // and growing the pool then would add starts that compete with it.
+    if (g) this.noteTake(runtime);
+    return g;
+  }
+
+  private noteTake(runtime: RuntimeName): void {
+    if (this.targets[runtime] === 0) return;
+    this.takes[runtime].push(Date.now());
     // Refill a moment later: spawn() forks the daemon synchronously (milliseconds for a large
     // process), which would otherwise land in the middle of the start this instance serves.
     this.refillLater(runtime, REFILL_DELAY_MS);
-    return g;
+    if (!this.shrinkTimer && this.max > this.targets[runtime]) {
+      this.shrinkTimer = setInterval(() => this.shrink(), SHRINK_AFTER_MS / 3);
+      this.shrinkTimer.unref();
+    }
+  }
+
+  /** Stop instances above the configured count once nothing has been taken for a while. */
+  private shrink(): void {
+    const now = Date.now();
+    let grown = false;
+    for (const rt of ['python', 'node'] as const) {
+      const last = this.takes[rt].at(-1) ?? 0;
+      const extra = this.ready[rt].length - this.targets[rt];
+      if (extra <= 0) continue;
+      if (now - last < SHRINK_AFTER_MS) {
+        grown = true;
+        continue;
+      }
+      // The longest-waiting ones go: they are the ones the refill started first.
+      for (const g of this.ready[rt].splice(0, extra)) void g.discard();
+      this.logger.debug({ runtime: rt, mode: this.label, stopped: extra }, 'pre-warmed pool back to its configured size');
+    }
+    if (!grown && this.shrinkTimer) {
+      clearInterval(this.shrinkTimer);
+      this.shrinkTimer = null;
+    }
   }
 
   size(runtime: RuntimeName): number {
@@ -56,6 +115,7 @@ export class GenericPool<G extends GenericInstance> {
   async close(): Promise<void> {
     this.closed = true;
     for (const t of this.refillTimers) clearTimeout(t);
+    if (this.shrinkTimer) clearInterval(this.shrinkTimer);
     const all = [...this.ready.python, ...this.ready.node];
     this.ready.python = [];
     this.ready.node = [];
@@ -64,7 +124,7 @@ export class GenericPool<G extends GenericInstance> {
 
   private refill(runtime: RuntimeName): void {
     if (this.closed) return;
-    const missing = this.targets[runtime] - this.ready[runtime].length - this.starting[runtime];
+    const missing = this.target(runtime) - this.ready[runtime].length - this.starting[runtime];
     for (let i = 0; i < missing; i++) this.startOne(runtime);
   }
 

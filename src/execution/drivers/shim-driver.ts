@@ -21,8 +21,8 @@ export interface ShimDriverOptions {
   runRoot: string;
   startTimeoutMs: number;
   logger: Logger;
-  /** Generic instances kept ready per runtime (0 = none). */
-  prewarm?: Record<RuntimeName, number>;
+  /** Generic instances kept ready per runtime (0 = none), and what a burst may grow each to. */
+  prewarm?: Record<RuntimeName, number> & { max?: number };
   /** The uid functions run as, which their secret files are given to; undefined: the daemon's own. */
   instanceUid?: number;
 }
@@ -46,6 +46,7 @@ export abstract class ShimDriver<I extends InstanceBase> implements Driver {
         ),
       base.logger,
       mode,
+      base.prewarm?.max ?? 0,
     );
   }
 
