@@ -24,6 +24,16 @@ export function dockerMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/**
+ * GET an engine path, bounded by `signal`. dockerode's Image.inspect() and distribution()
+ * drop the abortSignal they are given, so against a hung engine they never return; the
+ * modem's dial honours it.
+ */
+export function engineGet<T>(docker: Docker, path: string, signal: AbortSignal, statusCodes: Record<number, true | string>): Promise<T> {
+  const modem = (docker as unknown as { modem: { dial(opts: object, cb: (err: unknown, data: unknown) => void): void } }).modem;
+  return new Promise<T>((resolve, reject) => modem.dial({ path, method: 'GET', options: {}, abortSignal: signal, statusCodes }, (err, data) => (err ? reject(err) : resolve(data as T))));
+}
+
 /** Is a Docker engine reachable (DOCKER_HOST or the default socket), and which API version? */
 export interface DockerProbe {
   ok: boolean;

@@ -12,7 +12,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { FaasError } from '../../../errors.js';
 import type { RuntimeName } from '../../driver.js';
-import { LABELS, dockerMessage, statusCode } from './docker-util.js';
+import { LABELS, dockerMessage, engineGet, statusCode } from './docker-util.js';
 
 const BINARY: Record<RuntimeName, string> = { python: 'python3', node: 'node' };
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -111,9 +111,9 @@ export class ContainerImages {
 
   /** GET /distribution/<image>/json: the engine asks the registry for the manifest, nothing is pulled. */
   private async askRegistry(image: string, signal?: AbortSignal): Promise<{ at: number; ok: boolean; detail: string }> {
-    const img = this.opts.docker.getImage(image) as Docker.Image & { distribution(opts: object): Promise<unknown> };
     try {
-      await img.distribution({ ...(signal ? { abortSignal: signal } : {}) });
+      if (signal) await engineGet(this.opts.docker, `/distribution/${image}/json`, signal, { 200: true, 401: 'not authorized', 404: 'no such image', 500: 'server error' });
+      else await (this.opts.docker.getImage(image) as Docker.Image & { distribution(): Promise<unknown> }).distribution();
       return { at: Date.now(), ok: true, detail: 'pullable' };
     } catch (e) {
       return { at: Date.now(), ok: false, detail: dockerMessage(e) };
@@ -121,9 +121,9 @@ export class ContainerImages {
   }
 
   private inspect(image: string, signal?: AbortSignal): Promise<Docker.ImageInspectInfo> {
-    // The typings omit the options argument; dockerode honours abortSignal.
-    const img = this.opts.docker.getImage(image) as Docker.Image & { inspect(opts?: object): Promise<Docker.ImageInspectInfo> };
-    return signal ? img.inspect({ abortSignal: signal }) : img.inspect();
+    return signal
+      ? engineGet<Docker.ImageInspectInfo>(this.opts.docker, `/images/${image}/json`, signal, { 200: true, 404: 'no such image', 500: 'server error' })
+      : this.opts.docker.getImage(image).inspect();
   }
 
   private async load(runtime: RuntimeName, image: string): Promise<ImageInfo> {
