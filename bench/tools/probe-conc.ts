@@ -1,3 +1,6 @@
+// The 0.5 s async wait at 50 staggered clients on its own, outside the full bench: N calls in
+// flight per instance (`concurrency`), on as many instances as 50 / N (or the third argument).
+//   node --import tsx bench/tools/probe-conc.ts python|node [concurrency] [instances]
 import { Faasd } from '../lib/daemon.js';
 import { asyncSleepCode } from '../lib/functions.js';
 import { runStaggered } from '../lib/load.js';
