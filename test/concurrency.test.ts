@@ -62,8 +62,8 @@ describe.skipIf(!isRoot)('concurrency: calls in flight per instance', () => {
         expect(r.json()).toEqual({ n: i });
       }
       expect(new Set(res.map((r) => r.headers['x-faas-instance-id'])).size).toBe(1);
-      // Eight 0.4 s sleeps one after another would take 3.2 s.
-      expect(ms).toBeLessThan(1500);
+      // Eight 0.4 s sleeps one after another would take 3.2 s (the margin is for a busy CI machine).
+      expect(ms).toBeLessThan(2400);
       const logs = await logsOf(d, `conc-${runtime}`);
       for (const [i, r] of res.entries()) expect(logs.get(String(r.headers['x-faas-request-id']))).toEqual([`start ${i}`, `end ${i}`]);
     });
