@@ -31,6 +31,40 @@ describe.skipIf(!isRoot)('pre-warmed instances (process mode)', () => {
     expect(stats.invocations).toMatchObject({ cold_starts: 2, prewarmed_starts: 2 });
   });
 
+  it('a multi-file function (helpers in subdirectories) is served by a pre-warmed instance with all its files', async () => {
+    const d = await startTestDaemon({ config: { prewarm: PREWARM } });
+    await expect.poll(() => [d.manager.prewarmed('process', 'python'), d.manager.prewarmed('process', 'node')], { message: 'the generic pools fill', timeout: 10_000 }).toEqual([1, 1]);
+    const py = await d.app.inject({
+      method: 'POST',
+      url: '/functions',
+      headers: { authorization: 'Bearer demo-key' },
+      payload: {
+        name: 'py-multi',
+        files: {
+          'main.py': 'from lib.deep.words import shout\ndef handle(r):\n    return shout("pre")',
+          'lib/__init__.py': '',
+          'lib/deep/__init__.py': '',
+          'lib/deep/words.py': 'def shout(s):\n    return s.upper()',
+        },
+      },
+    });
+    expect(py.statusCode, py.body).toBe(201);
+    const res = await invoke(d, 'py-multi', {});
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['x-faas-start']).toBe('prewarmed');
+    expect(res.json()).toBe('PRE');
+    const js = await d.app.inject({
+      method: 'POST',
+      url: '/functions',
+      headers: { authorization: 'Bearer demo-key' },
+      payload: { name: 'js-multi', runtime: 'node', files: { 'index.js': "const { n } = require('./src/n');\nexports.handler = async () => n", 'src/n.js': 'exports.n = 42;' } },
+    });
+    expect(js.statusCode, js.body).toBe(201);
+    const jres = await invoke(d, 'js-multi');
+    expect(jres.headers['x-faas-start']).toBe('prewarmed');
+    expect(jres.json()).toBe(42);
+  });
+
   it('a function with its own dependencies gets a normal cold start', async () => {
     const dir = tempDir();
     const pkg = path.join(dir, 'dep');
@@ -85,6 +119,22 @@ describe.skipIf(!docker.ok)('pre-warmed instances (container mode)', () => {
     expect(js.headers['x-faas-start']).toBe('prewarmed');
     expect(js.json()).toBe('js');
     await expect.poll(() => d.manager.prewarmed('container', 'python'), { message: 'the pool refills', timeout: 30_000 }).toBe(1);
+  }, 60_000);
+
+  it('a multi-file container function gets its subdirectories in a pre-warmed container', async () => {
+    const d = await startTestDaemon({ config: { prewarm: CPREWARM, system: { container_images: IMAGES } } });
+    await expect.poll(() => d.manager.prewarmed('container', 'python'), { message: 'a generic container', timeout: 30_000 }).toBe(1);
+    const res = await d.app.inject({
+      method: 'POST',
+      url: '/functions',
+      headers: { authorization: 'Bearer demo-key' },
+      payload: { name: 'cmulti', files: { 'main.py': 'from pkg.m import v\ndef handle(r):\n    return v', 'pkg/__init__.py': '', 'pkg/m.py': 'v = "deep"' }, config: { execution_mode: 'container' } },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const call = await invoke(d, 'cmulti', {});
+    expect(call.statusCode, call.body).toBe(200);
+    expect(call.headers['x-faas-start']).toBe('prewarmed');
+    expect(call.json()).toBe('deep');
   }, 60_000);
 
   it('a specialised container obeys its memory limit (400 MB under 64Mi is 502 OutOfMemory)', async () => {
