@@ -67,3 +67,52 @@ describe('registry durability', () => {
     expect(res.headers.get('x-faas-request-id')).toMatch(/^[0-9a-f]{16}$/);
   });
 });
+
+describe('registry list', () => {
+  it("a listed function's files are read when first used, and are those of the version it listed", async () => {
+    const dir = tempDir();
+    const { RegistryStore } = await import('../src/registry/store.js');
+    const store = new RegistryStore(path.join(dir, 'registry.db'));
+    try {
+      const now = new Date().toISOString();
+      const config = {
+        execution_mode: 'process',
+        timeout: 30,
+        memory: '128Mi',
+        cpu_limit: '1',
+        dependencies: [],
+        environment: {},
+        min_instances: 0,
+        max_instances: 10,
+        network: 'none',
+        max_concurrency: 0,
+      } as const;
+      const v1 = {
+        name: 'lazy',
+        runtime: 'python' as const,
+        handler: null,
+        code: 'v1',
+        files: { 'main.py': Buffer.from('v1'), 'lib/x.py': Buffer.from('x') },
+        config: { ...config, dependencies: [], environment: {} },
+        version: 1,
+        source: 'api' as const,
+        created_at: now,
+        updated_at: now,
+      };
+      store.insert(v1, { createdBy: 'test', change: 'created' });
+      const [listed] = store.list();
+      store.update({ ...v1, code: 'v2', files: { 'main.py': Buffer.from('v2') }, version: 2 }, 1, { createdBy: 'test', change: 'changed main.py' });
+      // Read after the update: still version 1's content, whole.
+      expect(listed!.version).toBe(1);
+      expect(listed!.code).toBe('v1');
+      expect(Object.keys(listed!.files).sort()).toEqual(['lib/x.py', 'main.py']);
+      expect(store.list()[0]!.files['main.py']!.toString()).toBe('v2');
+      // A copy with new content (as the deployer makes) keeps its own.
+      const copy = { ...listed!, code: 'v3' };
+      expect(copy.code).toBe('v3');
+      expect(listed!.code).toBe('v1');
+    } finally {
+      store.close();
+    }
+  });
+});
