@@ -4,6 +4,7 @@ import type { FunctionRecord } from '../model/function-model.js';
 import type { DriverHealth, ExecutionMode, InstanceUsage, RuntimeName, SecretFile } from './driver.js';
 import type { InvokeOutcome } from './pool/pool.js';
 import type { InvokeRequest } from './protocol/shim-channel.js';
+import type { InstanceInfo } from '../model/api-types.js';
 
 export type { InvokeOutcome };
 
@@ -15,18 +16,8 @@ export interface InstanceCounts {
   stopping: number;
 }
 
-export interface InstanceInfo {
-  id: string;
-  function: string;
-  version: number;
-  mode: ExecutionMode;
-  state: string;
-  pid: number | null;
-  container_id: string | null;
-  age_seconds: number;
-  idle_seconds: number;
-  invocations: number;
-}
+/** An entry of GET /instances (the shape its clients read too). */
+export type { InstanceInfo };
 
 export interface InstanceState {
   function: string;

@@ -1,110 +1,25 @@
 // The console's only way to the daemon: the public HTTP API, with the signed-in key as a
 // bearer header. Errors come back as ApiError with the API's own code, message and field.
 
-export type Scope = 'invoke' | 'manage' | 'admin' | 'metrics';
+// The API's answers: one set of types shared with the CLI (type-only: nothing is bundled).
+import type {
+  ApiFunctionConfig,
+  FunctionDetails,
+  FunctionStats,
+  FunctionSummary,
+  InstanceCounts,
+  InstanceInfo,
+  LogLine,
+  Percentiles,
+  PlatformStats,
+  Scope,
+  Traffic,
+  VersionInfo,
+  Whoami,
+} from '../../src/model/api-types';
 
-export interface Whoami {
-  name: string;
-  scopes: Scope[];
-}
-
-export interface InstanceCounts {
-  [state: string]: number;
-}
-
-/** A function's traffic, as GET /functions?stats=true and GET /stats/functions/:name count it. */
-export interface Traffic {
-  invocations: { total: number; errors: number; cold_starts: number; prewarmed_starts: number };
-  latency_ms: Percentiles;
-}
-
-export interface FunctionSummary {
-  name: string;
-  runtime: string;
-  handler: string | null;
-  version: number;
-  execution_mode: string;
-  source: string;
-  created_at: string;
-  updated_at: string;
-  instances: InstanceCounts;
-  /** With ?stats=true, on daemons that have it. */
-  stats?: Traffic;
-}
-
-export interface FunctionConfig {
-  execution_mode: string;
-  timeout: number;
-  memory: string;
-  cpu_limit: string;
-  dependencies: string[];
-  environment: Record<string, string>;
-  min_instances: number;
-  max_instances: number;
-  network: string;
-  max_concurrency: number;
-  [key: string]: unknown;
-}
-
-export interface FunctionDetails extends FunctionSummary {
-  code: string;
-  config: FunctionConfig;
-  /** Multi-file functions (when the API has them). */
-  files?: { path: string; size: number }[];
-  digest?: string;
-}
-
-export interface Percentiles {
-  p50: number | null;
-  p95: number | null;
-  p99?: number | null;
-}
-
-export interface Stats {
-  uptime_seconds: number;
-  functions: { total: number; by_mode: Record<string, number> };
-  instances: { total: number; by_state: Record<string, number> };
-  invocations: { total: number; errors: number; cold_starts: number; prewarmed_starts: number };
-  rate_limited: number;
-  async: { queued: number; running: number; oldest_job_age_seconds: number | null };
-  latency_ms: Percentiles;
-}
-
-export interface FunctionStats extends Traffic {
-  name: string;
-  version: number;
-  mode: string;
-  cold_start_ms: Percentiles;
-  queue_depth: number;
-  instances: { id: string; state: string; invocations: number; cpu_seconds: number | null; memory_bytes: number | null }[];
-}
-
-export interface InstanceInfo {
-  id: string;
-  function: string;
-  version: number;
-  mode: string;
-  state: string;
-  age_seconds: number;
-  invocations: number;
-}
-
-export interface LogLine {
-  time: string;
-  request_id: string | null;
-  line: string;
-}
-
-export interface VersionInfo {
-  version: number;
-  created_at: string;
-  created_by?: string | null;
-  digest?: string;
-  change?: string | null;
-  live: boolean;
-  /** false: only the record is kept, not the content (no rollback to it). */
-  retained?: boolean;
-}
+export type { ApiFunctionConfig as FunctionConfig, FunctionDetails, FunctionStats, FunctionSummary, InstanceCounts, InstanceInfo, LogLine, Percentiles, Scope, Traffic, VersionInfo, Whoami };
+export type Stats = PlatformStats;
 
 export interface Health {
   status: string;

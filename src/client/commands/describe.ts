@@ -1,32 +1,11 @@
 // faasd describe NAME: one function in full (GET /functions/:name and its statistics).
+import type { FunctionDetails, FunctionStats } from '../../model/api-types.js';
 import type { FaasClient } from '../http.js';
 import { type Output, formatBytes, formatMs, relativeTime } from '../output.js';
 
-interface Details {
-  name: string;
-  runtime: string;
-  handler: string | null;
-  version: number;
-  execution_mode: string;
-  source: string;
-  created_at: string;
-  updated_at: string;
-  digest?: string;
-  files?: { path: string; size: number }[];
-  config: Record<string, unknown>;
-  instances: Record<string, number>;
-}
-
-interface Stats {
-  invocations: { total: number; errors: number; cold_starts: number };
-  latency_ms: Record<string, number | null>;
-  cold_start_ms: Record<string, number | null>;
-  queue_depth: number;
-}
-
 export async function describeCommand(client: FaasClient, out: Output, name: string): Promise<number> {
-  const d = await client.call<Details>('GET', `/functions/${encodeURIComponent(name)}`);
-  const s = await client.call<Stats>('GET', `/stats/functions/${encodeURIComponent(name)}`);
+  const d = await client.call<FunctionDetails>('GET', `/functions/${encodeURIComponent(name)}`);
+  const s = await client.call<FunctionStats>('GET', `/stats/functions/${encodeURIComponent(name)}`);
   if (out.json) {
     out.data({ ...d, stats: s });
     return 0;

@@ -1,19 +1,7 @@
 // faasd instances [NAME]: running instances; --stop ID stops one (DELETE /instances/:id, admin).
+import type { InstanceInfo } from '../../model/api-types.js';
 import type { FaasClient } from '../http.js';
 import type { Output } from '../output.js';
-
-interface Instance {
-  id: string;
-  function: string;
-  version: number;
-  mode: string;
-  state: string;
-  pid: number | null;
-  container_id: string | null;
-  age_seconds: number;
-  idle_seconds: number;
-  invocations: number;
-}
 
 function duration(s: number): string {
   if (s < 60) return `${Math.round(s)}s`;
@@ -30,7 +18,7 @@ export async function instancesCommand(client: FaasClient, out: Output, name: st
     if (out.json) out.data({ stopped: stop });
     return 0;
   }
-  const { instances } = await client.call<{ instances: Instance[] }>('GET', '/instances');
+  const { instances } = await client.call<{ instances: InstanceInfo[] }>('GET', '/instances');
   const list = instances.filter((i) => name === undefined || i.function === name).sort((a, b) => a.function.localeCompare(b.function) || a.id.localeCompare(b.id));
   if (out.json) {
     out.data(list);

@@ -1,32 +1,17 @@
 // faasd ls: every function with its runtime, mode, version, instances and traffic, in one
 // request (GET /functions?stats=true); a daemon without that option is asked per function.
+import type { FunctionSummary, Traffic } from '../../model/api-types.js';
 import type { FaasClient } from '../http.js';
 import { type Output, formatMs, relativeTime } from '../output.js';
 
-/** A function's traffic as GET /functions?stats=true and GET /stats/functions/:name give it. */
-export interface FunctionStats {
-  invocations: { total: number; errors: number; cold_starts: number; prewarmed_starts?: number };
-  latency_ms: { p50: number | null; p95: number | null; p99: number | null };
-}
-
-export interface ListedFunction {
-  name: string;
-  runtime: string;
-  version: number;
-  execution_mode: string;
-  updated_at: string;
-  instances: { total: number; idle?: number; busy?: number };
-  stats?: FunctionStats;
-}
-
 /** A daemon older than ?stats=true: GET /stats/functions/:name, trimmed to the list's `stats`. */
-async function statsOf(client: FaasClient, name: string): Promise<FunctionStats> {
-  const s = await client.call<FunctionStats>('GET', `/stats/functions/${encodeURIComponent(name)}`);
+async function statsOf(client: FaasClient, name: string): Promise<Traffic> {
+  const s = await client.call<Traffic>('GET', `/stats/functions/${encodeURIComponent(name)}`);
   return { invocations: s.invocations, latency_ms: s.latency_ms };
 }
 
-export async function listFunctions(client: FaasClient): Promise<ListedFunction[]> {
-  const { functions } = await client.call<{ functions: ListedFunction[] }>('GET', '/functions', { query: { stats: 'true' } });
+export async function listFunctions(client: FaasClient): Promise<FunctionSummary[]> {
+  const { functions } = await client.call<{ functions: FunctionSummary[] }>('GET', '/functions', { query: { stats: 'true' } });
   for (const f of functions) f.stats ??= await statsOf(client, f.name);
   return functions.sort((a, b) => a.name.localeCompare(b.name));
 }

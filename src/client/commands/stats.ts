@@ -1,28 +1,7 @@
 // faasd stats [NAME]: the platform's statistics (GET /stats) or one function's.
+import type { FunctionStats, PlatformStats } from '../../model/api-types.js';
 import type { FaasClient } from '../http.js';
 import { type Output, formatBytes, formatMs } from '../output.js';
-
-interface PlatformStats {
-  uptime_seconds: number;
-  functions: { total: number; by_mode: Record<string, number> };
-  instances: { total: number; by_state: Record<string, number> };
-  invocations: { total: number; errors: number; cold_starts: number; prewarmed_starts: number };
-  rate_limited: number;
-  async: { queued: number; running: number; oldest_job_age_seconds: number | null };
-  latency_ms: Record<string, number | null>;
-}
-
-interface FunctionStats {
-  name: string;
-  version: number;
-  mode: string;
-  invocations: { total: number; errors: number; cold_starts: number; prewarmed_starts: number };
-  latency_ms: Record<string, number | null>;
-  cold_start_ms: Record<string, number | null>;
-  queue_depth: number;
-  async: { queued: number; running: number };
-  instances: { id: string; state: string; invocations: number; cpu_seconds: number | null; memory_bytes: number | null }[];
-}
 
 const counts = (r: Record<string, number>) =>
   Object.entries(r)
