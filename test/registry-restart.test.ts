@@ -72,28 +72,17 @@ describe('registry list', () => {
   it("a listed function's files are read when first used, and are those of the version it listed", async () => {
     const dir = tempDir();
     const { RegistryStore } = await import('../src/registry/store.js');
+    const { defaultConfig } = await import('../src/model/function-model.js');
     const store = new RegistryStore(path.join(dir, 'registry.db'));
     try {
       const now = new Date().toISOString();
-      const config = {
-        execution_mode: 'process',
-        timeout: 30,
-        memory: '128Mi',
-        cpu_limit: '1',
-        dependencies: [],
-        environment: {},
-        min_instances: 0,
-        max_instances: 10,
-        network: 'none',
-        max_concurrency: 0,
-      } as const;
       const v1 = {
         name: 'lazy',
         runtime: 'python' as const,
         handler: null,
         code: 'v1',
         files: { 'main.py': Buffer.from('v1'), 'lib/x.py': Buffer.from('x') },
-        config: { ...config, dependencies: [], environment: {} },
+        config: defaultConfig('process'),
         version: 1,
         source: 'api' as const,
         created_at: now,
