@@ -50,6 +50,22 @@ describe('function API', () => {
     expect(fs.readFileSync(`${d.config.system.function_storage_path}/hello-world/v3/main.py`, 'utf8')).toBe('def handle(r):\n    return 2');
   });
 
+  it('a config key sent as null goes back to its default on update (unset for a key without one)', async () => {
+    const d = await startTestDaemon();
+    const created = await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: { ...hello, config: { timeout: 5, concurrency: 4, memory: '256Mi', max_instances: null } } });
+    expect(created.statusCode).toBe(201);
+    expect(created.json().config).toMatchObject({ timeout: 5, concurrency: 4, memory: '256Mi', max_instances: 10 });
+    const res = await d.app.inject({ method: 'PUT', url: '/functions/hello-world', headers: DEMO, payload: { config: { timeout: null, concurrency: null } } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().config).toMatchObject({ timeout: 30, memory: '256Mi' });
+    expect(res.json().config).not.toHaveProperty('concurrency');
+    expect(d.functions.get('hello-world').config).not.toHaveProperty('concurrency');
+    // null is "the default", not a value: a wrong type is still named
+    const bad = await d.app.inject({ method: 'PUT', url: '/functions/hello-world', headers: DEMO, payload: { config: { timeout: 'soon' } } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'BadRequest', field: 'config.timeout' });
+  });
+
   it('DELETE removes the function and its code; a second DELETE is 404', async () => {
     const d = await startTestDaemon();
     await d.app.inject({ method: 'POST', url: '/functions', headers: DEMO, payload: hello });

@@ -227,6 +227,12 @@ describe.skipIf(!isRoot)('faasd client commands', () => {
     expect(d.functions.get('file-fn').version).toBe(2);
     expect(d.functions.get('dir-fn').version).toBe(1);
 
+    // A setting taken out of the file goes back to its default on the next deploy.
+    fs.writeFileSync(path.join(root, 'stack.yaml'), fs.readFileSync(path.join(root, 'stack.yaml'), 'utf8').replace('    timeout: 10\n', ''));
+    await ok(cli(d, ['deploy', '-f', path.join(root, 'stack.yaml'), 'dir-fn']));
+    expect(d.functions.get('dir-fn').config.timeout).toBe(30);
+    expect((await ok(cli(d, ['invoke', 'dir-fn']))).stdout).toBe('"from a directory"');
+
     fs.writeFileSync(path.join(root, 'bad.yaml'), 'functions:\n  bad-fn:\n    code: "x"\n    timeout: -1\n');
     const bad = await cli(d, ['deploy', '-f', path.join(root, 'bad.yaml')]);
     expect(bad.status).toBe(1);

@@ -42,7 +42,8 @@ describe('OpenAPI document', () => {
     expect(doc.paths['/functions'].post.security).toEqual([{ bearer: ['manage'] }]);
     expect(doc.paths['/secrets/{name}'].delete.security).toEqual([{ bearer: ['admin'] }]);
     expect(doc.paths['/health'].get.security).toEqual([]);
-    expect(doc.paths['/functions'].post.requestBody.content['application/json'].schema.properties.config.$ref).toBe('#/components/schemas/FunctionConfig');
+    expect(doc.paths['/functions'].post.requestBody.content['application/json'].schema.properties.config.$ref).toBe('#/components/schemas/FunctionConfigInput');
+    expect(doc.components.schemas.FunctionConfigInput.properties.timeout.type).toEqual(['number', 'null']);
     expect(doc.components.schemas.FunctionConfig.properties.memory).toMatchObject({ type: 'string' });
   });
 

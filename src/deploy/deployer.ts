@@ -120,7 +120,7 @@ export class Deployer {
       const runtime = patch.runtime === undefined ? cur.runtime : normaliseRuntime(patch.runtime as string);
       const handler = patch.handler === undefined ? cur.handler : validateHandler(patch.handler);
       const files = this.assembleFiles(runtime, handler, patch, opts.uploaded, cur);
-      const config = mergeConfig(cur.config, patch.config);
+      const config = mergeConfig(cur.config, patch.config, 'config', defaultConfig(this.opts.defaultMode));
       const rec: FunctionRecord = {
         ...cur,
         code: entryText(runtime, handler, files),

@@ -6,22 +6,25 @@ import { createRequire } from 'node:module';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
-import { FUNCTION_CONFIG_SCHEMA_ID, functionConfigSchema } from '../model/function-schema.js';
+import { FUNCTION_CONFIG_INPUT_SCHEMA_ID, FUNCTION_CONFIG_SCHEMA_ID, functionConfigInputSchema, functionConfigSchema } from '../model/function-schema.js';
 
 /** Keywords of our own schemas that are not JSON Schema: dropped from the document. */
 const PRIVATE_KEYWORDS = new Set(['expected']);
 const CONFIG_COMPONENT = 'FunctionConfig';
+const CONFIG_INPUT_COMPONENT = 'FunctionConfigInput';
+/** Our schema ids -> the document's components. */
+const COMPONENTS: Record<string, string> = { [FUNCTION_CONFIG_SCHEMA_ID]: CONFIG_COMPONENT, [FUNCTION_CONFIG_INPUT_SCHEMA_ID]: CONFIG_INPUT_COMPONENT };
 export const OPENAPI_METHODS = new Set(['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']);
 
-/** A deep copy for the document: private keywords out, the function config's $ref made local. */
+/** A deep copy for the document: private keywords out, the function configs' $refs made local. */
 function forDocument(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(forDocument);
   if (node === null || typeof node !== 'object') return node;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(node)) {
     if (PRIVATE_KEYWORDS.has(k)) continue;
-    if (k === '$ref' && v === FUNCTION_CONFIG_SCHEMA_ID) out[k] = `#/components/schemas/${CONFIG_COMPONENT}`;
-    else if (k === '$id' && v === FUNCTION_CONFIG_SCHEMA_ID) continue;
+    if (k === '$ref' && typeof v === 'string' && COMPONENTS[v]) out[k] = `#/components/schemas/${COMPONENTS[v]}`;
+    else if (k === '$id' && typeof v === 'string' && COMPONENTS[v]) continue;
     else out[k] = forDocument(v);
   }
   return out;
@@ -115,6 +118,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       openapi.components ??= {};
       openapi.components.schemas ??= {};
       openapi.components.schemas[CONFIG_COMPONENT] = forDocument(functionConfigSchema);
+      openapi.components.schemas[CONFIG_INPUT_COMPONENT] = forDocument(functionConfigInputSchema);
       // /invoke takes every method Fastify knows (app.all); OpenAPI can name only its eight.
       for (const item of Object.values((openapi as { paths?: Record<string, Record<string, unknown>> }).paths ?? {})) {
         for (const method of Object.keys(item)) if (!OPENAPI_METHODS.has(method) && method !== 'parameters') delete item[method];

@@ -74,13 +74,20 @@ export function defaultConfig(defaultMode: ExecutionMode): FunctionConfig {
 }
 
 /**
- * Merge a partial config over a base (defaults on create, the current config on update). The
+ * Merge a partial config over a base (defaults on create, the current config on update); a
+ * null value puts its key back to `defaults` (the system's, for an update). The
  * patch was checked against the schema at the edge; what is left is the check across fields
  * on the result. `prefix` names fields in messages ("config" for the API, "functions.<name>"
  * for the YAML file).
  */
-export function mergeConfig(base: FunctionConfig, patch: unknown, prefix = 'config'): FunctionConfig {
-  const out: FunctionConfig = { ...base, ...(patch as Partial<FunctionConfig> | undefined) };
+export function mergeConfig(base: FunctionConfig, patch: unknown, prefix = 'config', defaults: FunctionConfig = base): FunctionConfig {
+  const out: Record<string, unknown> & FunctionConfig = { ...base };
+  for (const [key, value] of Object.entries((patch ?? {}) as Record<string, unknown>)) {
+    // null (API input only): back to the default, or unset for a key that has none.
+    if (value !== null) out[key] = value;
+    else if (key in defaults) out[key] = defaults[key as keyof FunctionConfig];
+    else delete out[key];
+  }
   // The schema also takes cpu_limit: 2 and environment values 1 / true (YAML writes them so).
   out.cpu_limit = String(out.cpu_limit);
   out.environment = Object.fromEntries(Object.entries(out.environment).map(([k, v]) => [k, String(v)]));

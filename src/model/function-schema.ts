@@ -208,6 +208,28 @@ export const functionConfigSchema = {
 
 const validateConfig = ajv.compile(functionConfigSchema);
 
+export const FUNCTION_CONFIG_INPUT_SCHEMA_ID = 'faasd:function-config-input';
+
+/** A property of the config that may also be null: "back to the default" (its `expected` unchanged: the same words as faas_config.yaml's). */
+function nullable(node: Record<string, unknown>): Record<string, unknown> {
+  if (Array.isArray(node.enum)) return { ...node, enum: [...node.enum, null] };
+  return { ...node, type: [...[node.type as string | string[]].flat(), 'null'] };
+}
+
+/**
+ * What the API takes (create and update): the config above, where any key may also be null,
+ * which puts it back to its default (unset for keys without one, such as `concurrency`). An
+ * update merges over the current config, so without it a key could only be reset by sending
+ * the default's value, and an optional key never.
+ */
+export const functionConfigInputSchema = {
+  ...functionConfigSchema,
+  $id: FUNCTION_CONFIG_INPUT_SCHEMA_ID,
+  properties: Object.fromEntries(Object.entries(functionConfigSchema.properties).map(([k, node]) => [k, nullable(node)])),
+};
+// Registered by id for the routes that $ref it.
+ajv.compile(functionConfigInputSchema);
+
 /** Fastify's validatorCompiler for routes whose schemas `$ref` FUNCTION_CONFIG_SCHEMA_ID. */
 export const compileWithFunctionSchema = ({ schema }: { schema: object }) => ajv.compile(schema);
 

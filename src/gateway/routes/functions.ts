@@ -6,7 +6,7 @@ import { readArchive } from '../../deploy/archive.js';
 import { badRequest } from '../../errors.js';
 import { type FunctionFiles, fileList, filesDigest } from '../../model/function-files.js';
 import type { FunctionRecord } from '../../model/function-model.js';
-import { FUNCTION_CONFIG_SCHEMA_ID, compileWithFunctionSchema } from '../../model/function-schema.js';
+import { FUNCTION_CONFIG_INPUT_SCHEMA_ID, compileWithFunctionSchema } from '../../model/function-schema.js';
 import { NAME_PARAMS, R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 
@@ -16,7 +16,8 @@ const bodyProps = {
   files: { type: 'object', additionalProperties: { type: 'string' } },
   runtime: { type: 'string' },
   handler: { type: ['string', 'null'] },
-  config: { $ref: FUNCTION_CONFIG_SCHEMA_ID },
+  // Any key may be null: back to its default.
+  config: { $ref: FUNCTION_CONFIG_INPUT_SCHEMA_ID },
 } as const;
 
 const createBody = { type: 'object', required: ['name'], additionalProperties: false, properties: bodyProps } as const;

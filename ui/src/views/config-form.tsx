@@ -68,7 +68,8 @@ export function configFrom(v: ConfigValues): Record<string, unknown> {
     min_instances: num(v.min_instances),
     max_instances: num(v.max_instances),
     max_concurrency: num(v.max_concurrency),
-    ...(v.concurrency.trim() ? { concurrency: num(v.concurrency) } : {}),
+    // Empty: back to the default (one call at a time), also on an update.
+    concurrency: v.concurrency.trim() ? num(v.concurrency) : null,
     network: v.network,
     environment,
     dependencies: v.dependencies
