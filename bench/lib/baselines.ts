@@ -14,15 +14,15 @@ export interface BaselineServer {
   stop(): Promise<void>;
 }
 
-async function startServer(file: string, args: string[], what: string): Promise<BaselineServer> {
+async function startServer(file: string, args: string[], what: string, line = /listening (\d+)/): Promise<BaselineServer & { line: RegExpMatchArray }> {
   const child = startChild(process.execPath, ['--import', 'tsx', path.join(BENCH_DIR, 'servers', file), ...args], {
     cwd: REPO_DIR,
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   try {
-    const m = await waitForLine(child, /listening (\d+)/, 30_000, what);
-    return { url: `http://127.0.0.1:${m[1]}`, child, stop: () => child.stop(10_000) };
+    const m = await waitForLine(child, line, 30_000, what);
+    return { url: `http://127.0.0.1:${m[1]}`, child, stop: () => child.stop(10_000), line: m };
   } catch (e) {
     await child.stop(2000);
     throw e;
@@ -32,6 +32,12 @@ async function startServer(file: string, args: string[], what: string): Promise<
 /** Bare Fastify echo: POST <url>/echo. */
 export function startCeiling(): Promise<BaselineServer> {
   return startServer('ceiling.ts', [], 'ceiling server');
+}
+
+/** The floor of a process-per-call gateway (servers/two-hop.ts): POST <url>/echo; `workers` are its function processes. */
+export async function startTwoHop(): Promise<BaselineServer & { workers: number[] }> {
+  const server = await startServer('two-hop.ts', [], 'two-hop server', /listening (\d+) workers ([\d,]+)/);
+  return { ...server, workers: server.line[2]!.split(',').map(Number) };
 }
 
 /** Process / docker run per request: POST <url>/spawn/<runtime>, <url>/docker/<runtime>. */

@@ -90,6 +90,7 @@ export function renderMarkdown(r: BenchResults, jsonPath: string): string {
     const rows: [string, Outcome<LoadFigure[]> | undefined][] = [
       ['ceiling (bare Fastify echo)', w.ceiling],
       ['workerd (the same echo as a Cloudflare Worker)', w.workerd ?? { status: 'skipped', reason: 'not run' }],
+      ['two-hop floor (bare Fastify + a Unix-socket hop to a bare Python loop)', w.two_hop ?? { status: 'skipped', reason: 'not run' }],
       ...COMBOS.map((c): [string, Outcome<LoadFigure[]> | undefined] => [`faasd ${c}`, w.faasd[c]]),
     ];
     for (const [label, out] of rows) {
@@ -266,7 +267,7 @@ function renderBaselines(L: string[], r: BenchResults): void {
     return;
   }
   L.push(
-    "Measured in the same run as faasd, on the same machine: a bare Fastify echo in its own node process (ceiling), Cloudflare's workerd serving the same echo as a Worker, a new interpreter per request, and `docker run --rm` per request.",
+    "Measured in the same run as faasd, on the same machine: a bare Fastify echo in its own node process (ceiling), Cloudflare's workerd serving the same echo as a Worker, the two-hop floor (the ceiling plus one Unix-socket hop to ten bare Python echo loops: the least a gateway that runs functions in their own processes must do per call), a new interpreter per request, and `docker run --rm` per request.",
     '',
   );
   L.push('| baseline | figure |', '|---|---|');
@@ -279,6 +280,11 @@ function renderBaselines(L: string[], r: BenchResults): void {
       L.push(`| workerd, ${f.connections} client${f.connections > 1 ? 's' : ''} | ${s(f.rps)} req/s (${c ? n(f.rps.median / c.rps.median, 2) : '-'} x ceiling), p50 ${s(f.p50, 2)} ms |`);
     }
   } else if (warm) L.push(`| workerd | ${cell(notOk(warm.workerd) ?? '')} |`);
+  const twoHop = warm?.two_hop?.status === 'ok' ? warm.two_hop.data : null;
+  for (const f of twoHop ?? []) {
+    const c = ceiling?.find((x) => x.connections === f.connections);
+    L.push(`| two-hop floor, ${f.connections} client${f.connections > 1 ? 's' : ''} | ${s(f.rps)} req/s (${c ? n(f.rps.median / c.rps.median, 2) : '-'} x ceiling), p50 ${s(f.p50, 2)} ms |`);
+  }
   for (const k of ['spawn/python', 'spawn/node', 'docker-run/python', 'docker-run/node'] as BaselineKey[]) {
     const b = cold?.baselines[k];
     if (!cold) break;

@@ -15,6 +15,8 @@ export interface WarmResults {
   ceiling: Outcome<LoadFigure[]>;
   /** Cloudflare's workerd running the same echo as a Worker (bench/servers/workerd/), same load, same run. */
   workerd?: Outcome<LoadFigure[]>;
+  /** The floor of a process-per-call gateway (bench/servers/two-hop.ts): the ceiling plus one Unix-socket hop to a bare Python loop. */
+  two_hop?: Outcome<LoadFigure[]>;
   faasd: Partial<Record<Combo, Outcome<LoadFigure[]>>>;
 }
 

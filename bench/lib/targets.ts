@@ -39,6 +39,7 @@ function issue17Targets(r: BenchResults): TargetResult[] {
   const workerd = data(warm?.workerd);
   const ceil64 = at(ceiling, 64);
   const wd64 = at(workerd, 64);
+  const hop64 = at(data(warm?.two_hop), 64);
   const whyWarm = (c: Combo) => why(warm?.faasd[c]) || why(warm?.ceiling) || why(r.warm);
   for (const c of ALL) {
     const limit = c === 'process/python' ? 0.55 : 0.5;
@@ -49,7 +50,7 @@ function issue17Targets(r: BenchResults): TargetResult[] {
         f64 && ceil64 ? f64.rps.median / ceil64.rps.median : null,
         limit,
         '>=',
-        (v) => `${v.toFixed(2)} x (${Math.round(f64!.rps.median)} / ${Math.round(ceil64!.rps.median)} req/s)${wd64 && ceil64 ? `; workerd ${(wd64.rps.median / ceil64.rps.median).toFixed(2)} x` : ''}`,
+        (v) => `${v.toFixed(2)} x (${Math.round(f64!.rps.median)} / ${Math.round(ceil64!.rps.median)} req/s)${wd64 && ceil64 ? `; workerd ${(wd64.rps.median / ceil64.rps.median).toFixed(2)} x` : ''}${hop64 && ceil64 ? `; two-hop floor ${(hop64.rps.median / ceil64.rps.median).toFixed(2)} x` : ''}`,
         whyWarm(c),
       ),
     );

@@ -1,7 +1,8 @@
 // Figure 1: warm invoke of a trivial JSON echo, per mode and runtime, at each concurrency,
 // next to the ceiling (a bare Fastify echo in its own node process) and Cloudflare's workerd
-// running the same echo as a Worker (another FaaS runtime, same machine, same load).
-import { startCeiling, startWorkerd } from '../lib/baselines.js';
+// running the same echo as a Worker (another FaaS runtime, same machine, same load), and the
+// floor of any gateway that runs the function in a second process (servers/two-hop.ts).
+import { startCeiling, startTwoHop, startWorkerd } from '../lib/baselines.js';
 import { outcome, type BenchContext } from '../lib/context.js';
 import { CpuSampler } from '../lib/cpu.js';
 import { ECHO_BODY, echoCode } from '../lib/functions.js';
@@ -48,6 +49,15 @@ export async function warmScenario(ctx: BenchContext): Promise<WarmResults> {
     const server = await startWorkerd();
     try {
       return await sweep(ctx, `${server.url}/echo`, JSON_HEADERS, 'workerd', () => new CpuSampler(server.child.pid, null));
+    } finally {
+      await server.stop();
+    }
+  });
+  results.two_hop = await outcome(ctx, 'two-hop floor', async () => {
+    const server = await startTwoHop();
+    const workers = async () => server.workers.map((pid) => ({ id: `w${pid}`, pid, containerId: null }));
+    try {
+      return await sweep(ctx, `${server.url}/echo`, JSON_HEADERS, 'two-hop floor', () => new CpuSampler(server.child.pid, workers));
     } finally {
       await server.stop();
     }
