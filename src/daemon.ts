@@ -134,6 +134,7 @@ export async function startDaemon(config: LoadedConfig, opts: StartOptions = {})
       callbacks,
       store: jobStore,
       execution: manager,
+      pin: (name, version) => functions.pin(name, version),
       settings: asyncSettings,
       defaults: config.async,
       logger,

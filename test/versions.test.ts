@@ -3,7 +3,7 @@
 // and content beyond system.versions_retained is pruned from the registry and the disk.
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DEMO, startTestDaemon, tempDir } from './helpers/daemon.js';
 import { deploy, invoke, isRoot } from './helpers/functions.js';
 
@@ -114,6 +114,37 @@ describe.skipIf(!isRoot)('versions and rollback', () => {
     // A new function of the same name starts its history again.
     await deploy(d, 'pin', v(7));
     expect((await versions(d, 'pin')).versions.map((x: { version: number }) => x.version)).toEqual([1]);
+  });
+
+  it('an async call may name a retained version: it runs that version even after a newer one goes live', async () => {
+    const d = await startTestDaemon();
+    await deploy(d, 'later', v(1));
+    await put(d, 'later', { code: v(2) });
+    const queued = await d.app.inject({ method: 'POST', url: '/async/later@1', headers: DEMO });
+    expect(queued.statusCode, queued.body).toBe(202);
+    const byHeader = await d.app.inject({ method: 'POST', url: '/async/later', headers: { ...DEMO, 'x-faas-version': '1' } });
+    const live = await d.app.inject({ method: 'POST', url: '/async/later', headers: DEMO });
+    await put(d, 'later', { code: v(3) });
+    const done = async (id: string) =>
+      vi.waitFor(
+        async () => {
+          const job = (await d.app.inject({ method: 'GET', url: `/invocations/${id}`, headers: DEMO })).json();
+          expect(job.status).toBe('succeeded');
+          return job;
+        },
+        { timeout: 20_000, interval: 50 },
+      );
+    const pinned = await done(queued.json().id);
+    expect(pinned).toMatchObject({ function: 'later', version: 1, result: { status_code: 200, body: '"v1"' } });
+    expect((await done(byHeader.json().id)).result.body).toBe('"v1"');
+    expect((await done(live.json().id)).version).toBeNull();
+    // Unknown versions and bad numbers are refused when queued, not when run.
+    const unknown = await d.app.inject({ method: 'POST', url: '/async/later@9', headers: DEMO });
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json()).toMatchObject({ error: 'VersionNotFound', field: 'version' });
+    const bad = await d.app.inject({ method: 'POST', url: '/async/later@x', headers: DEMO });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ field: 'version' });
   });
 
   it('keeps the content of the last versions_retained versions: older ones are pruned from the registry and the disk', async () => {

@@ -129,6 +129,7 @@ export const SHARED_SCHEMAS: Schema[] = [
       {
         id: str,
         function: str,
+        version: nullable('integer'),
         status: { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] },
         trigger: str,
         attempts: int,

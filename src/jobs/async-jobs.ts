@@ -19,7 +19,12 @@ export class AsyncJobs {
    * Commits the job (or finds the one an earlier request with the same idempotency key made).
    * `callbackUrl`: where the result is POSTed when the job ends (checked here: 400 if refused).
    */
-  enqueue(fn: string, request: JobRequest, body: Buffer, opts: { idempotencyKey: string | null; trigger: JobTrigger; callbackUrl?: string | null }): { job: Job; created: boolean } {
+  enqueue(
+    fn: string,
+    request: JobRequest,
+    body: Buffer,
+    opts: { idempotencyKey: string | null; trigger: JobTrigger; callbackUrl?: string | null; version?: number | null },
+  ): { job: Job; created: boolean } {
     const s = this.settings(fn);
     if (!s) throw new FaasError('FUNCTION_NOT_FOUND', `function "${fn}" does not exist`, { details: { function: fn } });
     let callbackUrl: string | null = null;
@@ -27,7 +32,11 @@ export class AsyncJobs {
       if (!this.callbacks) throw badRequest('X-Callback-Url', 'result callbacks (X-Callback-Url) are not available here; poll the status_url instead');
       callbackUrl = this.callbacks.check(opts.callbackUrl);
     }
-    const out = this.store.enqueue({ function: fn, trigger: opts.trigger, request, body, idempotencyKey: opts.idempotencyKey, maxAttempts: s.maxAttempts, callbackUrl }, Date.now(), s.maxQueue);
+    const out = this.store.enqueue(
+      { function: fn, version: opts.version ?? null, trigger: opts.trigger, request, body, idempotencyKey: opts.idempotencyKey, maxAttempts: s.maxAttempts, callbackUrl },
+      Date.now(),
+      s.maxQueue,
+    );
     if (!out) {
       throw new FaasError('ASYNC_QUEUE_FULL', `function "${fn}" has ${s.maxQueue} async jobs queued already (async.max_queue); retry later`, {
         retryAfter: 1,

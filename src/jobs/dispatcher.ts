@@ -46,6 +46,8 @@ export function resolveAsync(own: AsyncSettings | undefined, d: AsyncDefaults): 
 export interface DispatcherOptions {
   store: JobStore;
   execution: Pick<ExecutionApi, 'invoke'>;
+  /** The pool key of a retained version (deployer.pin): "name@N", or null when N is live; throws 404/410 for an unknown or pruned one. */
+  pin?: (name: string, version: number) => Promise<string | null>;
   /** A function's settings, or null when it does not exist (deleted): its queued jobs are cancelled. */
   settings(fn: string): ResolvedAsync | null;
   defaults: AsyncDefaults;
@@ -167,7 +169,9 @@ export class Dispatcher {
   private async call(job: Job): Promise<Verdict> {
     const headers = { ...job.request.headers, 'x-faas-invocation-id': job.id, 'x-faas-attempt': String(job.attempts), 'x-faas-trigger': job.trigger };
     try {
-      const outcome = await this.opts.execution.invoke(job.function, { id: job.id, ...job.request, headers, body: job.body });
+      // A pinned job runs its version even if a newer one went live since it was queued.
+      const target = job.version !== null && this.opts.pin ? ((await this.opts.pin(job.function, job.version)) ?? job.function) : job.function;
+      const outcome = await this.opts.execution.invoke(target, { id: job.id, ...job.request, headers, body: job.body });
       const status = outcome.result.status;
       if (status < 500) return { kind: 'succeeded', outcome };
       const error: JobError = { error: 'FunctionStatus', message: `the function answered ${status}`, status };

@@ -50,6 +50,8 @@ export interface CallbackState {
 export interface Job {
   id: string;
   function: string;
+  /** A retained version this job runs (POST /async/name@N); null: the live version when it runs. */
+  version: number | null;
   status: JobStatus;
   trigger: JobTrigger;
   request: JobRequest;
@@ -70,6 +72,8 @@ export interface Job {
 
 export interface NewJob {
   function: string;
+  /** A retained version to run (absent or null: the live one). */
+  version?: number | null;
   trigger: JobTrigger;
   request: JobRequest;
   body: Buffer;

@@ -6,6 +6,7 @@ import { type CallbackStatus, type Job, type JobError, type JobListQuery, type J
 interface Row {
   id: string;
   function: string;
+  version: number | null;
   status: string;
   request: string;
   body: Buffer;
@@ -33,6 +34,7 @@ function toJob(r: Row): Job {
   return {
     id: r.id,
     function: r.function,
+    version: r.version,
     status: r.status as JobStatus,
     trigger: r.trigger as Job['trigger'],
     request: JSON.parse(r.request) as Job['request'],
@@ -73,8 +75,8 @@ export class SqliteJobStore implements JobStore {
   constructor(private readonly db: Database.Database) {
     this.s = {
       insert: db.prepare(
-        `INSERT INTO jobs (id, function, status, request, body, idempotency_key, trigger, attempts, max_attempts, next_run_at, created_at, callback_url)
-         VALUES (@id, @function, 'queued', @request, @body, @idempotency_key, @trigger, 0, @max_attempts, @now, @now, @callback_url)`,
+        `INSERT INTO jobs (id, function, version, status, request, body, idempotency_key, trigger, attempts, max_attempts, next_run_at, created_at, callback_url)
+         VALUES (@id, @function, @version, 'queued', @request, @body, @idempotency_key, @trigger, 0, @max_attempts, @now, @now, @callback_url)`,
       ),
       byKey: db.prepare<[string, string], Row>('SELECT * FROM jobs WHERE function = ? AND idempotency_key = ?'),
       // job_counts is kept by triggers (migration 5): one row read, not a count of the backlog.
@@ -130,6 +132,7 @@ export class SqliteJobStore implements JobStore {
       this.s.insert.run({
         id,
         function: job.function,
+        version: job.version ?? null,
         request: JSON.stringify(job.request),
         body: job.body,
         idempotency_key: job.idempotencyKey,

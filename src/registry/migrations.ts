@@ -111,6 +111,8 @@ const MIGRATIONS: readonly string[] = [
    ) STRICT;
    INSERT INTO function_versions (name, version, runtime, handler, code, files, config, source, created_at, created_by, digest, change)
      SELECT name, version, runtime, handler, code, files, config, source, updated_at, '(before versions)', '', 'live when versions were introduced' FROM functions`,
+  // 9: an async job may name a retained version (POST /async/name@N): null runs the live one.
+  `ALTER TABLE jobs ADD COLUMN version INTEGER`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

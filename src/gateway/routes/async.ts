@@ -5,7 +5,7 @@ import { badRequest } from '../../errors.js';
 import type { Job, JobStatus } from '../../jobs/job-store.js';
 import { R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
-import { EMPTY_BODY, acceptRawBodies, forwardedHeaders } from './forwarded.js';
+import { EMPTY_BODY, acceptRawBodies, forwardedHeaders, versionAsked } from './forwarded.js';
 
 const STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
@@ -28,6 +28,7 @@ export function jobView(j: Job) {
   return {
     id: j.id,
     function: j.function,
+    version: j.version,
     status: j.status,
     trigger: j.trigger,
     attempts: j.attempts,
@@ -83,10 +84,14 @@ export async function asyncRoutes(app: FastifyInstance, deps: AppDeps): Promise<
     delete headers['x-callback-url'];
     const qIndex = req.url.indexOf('?');
     const query = qIndex >= 0 ? Object.fromEntries(new URLSearchParams(req.url.slice(qIndex + 1))) : {};
-    const { job, created } = jobs.enqueue(req.params.name, { method: req.method, path: `/${req.params['*'] ?? ''}`, query, headers }, Buffer.isBuffer(req.body) ? req.body : EMPTY_BODY, {
+    // name@N or X-Faas-Version: N queues a call of a retained version (404 / 410 now, not when it runs).
+    const { name, version } = versionAsked(req.params.name, req.headers['x-faas-version']);
+    if (version !== null) deps.functions.versionRecord(name, version);
+    const { job, created } = jobs.enqueue(name, { method: req.method, path: `/${req.params['*'] ?? ''}`, query, headers }, Buffer.isBuffer(req.body) ? req.body : EMPTY_BODY, {
       idempotencyKey: key ?? null,
       trigger: 'api',
       callbackUrl: callbackUrl ?? null,
+      version,
     });
     req.log.info({ function: job.function, job: job.id, created }, created ? 'async invocation queued' : 'async invocation found by its idempotency key');
     reply.code(202).header('Location', `/invocations/${job.id}`).header('x-faas-request-id', job.id);
@@ -94,7 +99,7 @@ export async function asyncRoutes(app: FastifyInstance, deps: AppDeps): Promise<
   };
   const invoke = { config: { scope: 'invoke' as const } };
   const enqueueSchema = {
-    summary: 'Queue a call (committed before the 202); Idempotency-Key and X-Callback-Url headers optional',
+    summary: 'Queue a call (committed before the 202); name@N (or X-Faas-Version: N) queues a call of retained version N; Idempotency-Key and X-Callback-Url headers optional',
     consumes: ['*/*'],
     response: R.enqueued,
   };

@@ -1,10 +1,10 @@
 // /invoke/:name and /invoke/:name/*: any method, any content type, body passed as bytes.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { FaasError, badRequest } from '../../errors.js';
+import { FaasError } from '../../errors.js';
 import type { InvokeOutcome } from '../../execution/api.js';
 import { R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
-import { EMPTY_BODY, acceptRawBodies, forwardedHeaders } from './forwarded.js';
+import { EMPTY_BODY, acceptRawBodies, forwardedHeaders, versionAsked } from './forwarded.js';
 
 // Never taken from a function's answer: framing is the gateway's job, and x-faas-* are ours.
 const DROP_RESPONSE = /^(content-length|transfer-encoding|connection|keep-alive|upgrade|trailer|x-faas-.*)$/i;
@@ -77,22 +77,8 @@ export async function invokeRoutes(app: FastifyInstance, deps: AppDeps): Promise
   app.all<{ Params: InvokeParams }>('/invoke/:name/*', opts, handler);
 }
 
-const VERSION_RE = /^[1-9][0-9]{0,8}$/;
-
 /** The pool key of a pinned call ("name@N"), or the name itself when N is the live version. */
 async function pinnedTarget(deps: AppDeps, raw: string, header: string | string[] | undefined): Promise<string> {
-  const at = raw.indexOf('@');
-  const name = at < 0 ? raw : raw.slice(0, at);
-  const fromPath = at < 0 ? undefined : raw.slice(at + 1);
-  const fromHeader = Array.isArray(header) ? header[0] : header;
-  for (const [field, v] of [
-    ['version', fromPath],
-    ['x-faas-version', fromHeader],
-  ] as const) {
-    if (v !== undefined && !VERSION_RE.test(v)) throw badRequest(field, `${field} must be a version number such as 3, got ${JSON.stringify(v)}`);
-  }
-  if (fromPath !== undefined && fromHeader !== undefined && fromPath !== fromHeader) {
-    throw badRequest('x-faas-version', `the URL names version ${fromPath} and X-Faas-Version ${fromHeader}: send one`);
-  }
-  return (await deps.functions.pin(name, Number(fromPath ?? fromHeader))) ?? name;
+  const { name, version } = versionAsked(raw, header);
+  return version === null ? name : ((await deps.functions.pin(name, version)) ?? name);
 }
