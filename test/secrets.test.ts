@@ -122,6 +122,11 @@ describe('secrets API', () => {
       [{ name: 'ok-name', value: '' }, 'value'],
       [{ name: 'ok-name', value: 42 }, 'value'],
       [{ name: 'ok-name', value: 'é'.repeat(32 * 1024 + 1) }, 'value'],
+      [{ name: 'ok-name', value: 'x', value_base64: 'eA==' }, 'value_base64'],
+      [{ name: 'ok-name', value_base64: 'not base64!' }, 'value_base64'],
+      [{ name: 'ok-name', value_base64: 'eA=' }, 'value_base64'],
+      [{ name: 'ok-name', value_base64: '' }, 'value_base64'],
+      [{ name: 'ok-name', value_base64: Buffer.alloc(64 * 1024 + 1).toString('base64') }, 'value_base64'],
     ] as const) {
       const res = await api('POST', '/secrets', body);
       expect(res.statusCode, JSON.stringify(body).slice(0, 80)).toBe(400);
@@ -326,6 +331,12 @@ def handle(request):
     const res = await api('POST', '/invoke/reader', {}, DEMO);
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ sha: sha(value), var: false });
+
+    // Bytes that are not text (a DER key, a keystore) go as value_base64 and arrive byte for byte.
+    const bytes = Buffer.concat([Buffer.from([0, 0xff, 0xfe, 0x0a, 0x0d]), crypto.randomBytes(300)]);
+    expect((await api('POST', '/secrets', { name: 'tls-key', value_base64: bytes.toString('base64') })).statusCode).toBe(201);
+    await deployFn(api, 'key-reader', code.replaceAll('db-password', 'tls-key'), { secrets: ['tls-key'] });
+    expect((await api('POST', '/invoke/key-reader', {}, DEMO)).json()).toEqual({ sha: crypto.createHash('sha256').update(bytes).digest('hex'), var: false });
   }, 30_000);
 });
 

@@ -39,14 +39,14 @@ export class Secrets {
 
   create(body: Record<string, unknown>): SecretView {
     const name = validateName(body.name, 'name');
-    const info = this.opts.store.create(name, secretValue(body.value));
+    const info = this.opts.store.create(name, secretValue(body));
     // Functions may name a secret before it exists (declared in faas_config.yaml): they get it now.
     return this.changed(info, 'secret created');
   }
 
   update(name: string, body: Record<string, unknown>): SecretView {
     if (body.name !== undefined && body.name !== name) throw badRequest('name', `name cannot be changed (the URL names "${name}")`);
-    const info = this.opts.store.update(name, secretValue(body.value));
+    const info = this.opts.store.update(name, secretValue(body));
     return this.changed(info, 'secret updated');
   }
 
@@ -95,11 +95,26 @@ function view(s: SecretInfo, uses: ReturnType<SecretsOptions['uses']>): SecretVi
   return { name: s.name, created_at: s.created_at, updated_at: s.updated_at, used_by: usedBy(s.name, uses) };
 }
 
-function secretValue(v: unknown): Buffer {
-  if (typeof v !== 'string' || v.length === 0) throw badRequest('value', 'value must be a non-empty string');
-  const bytes = Buffer.from(v, 'utf8');
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** The secret's bytes: `value` as UTF-8 text, or `value_base64` for any bytes (a key file, a keystore). */
+function secretValue(body: Record<string, unknown>): Buffer {
+  const { value, value_base64: b64 } = body;
+  if (value !== undefined && b64 !== undefined) throw badRequest('value_base64', 'send value (text) or value_base64 (any bytes), not both');
+  let bytes: Buffer;
+  let field: string;
+  if (b64 !== undefined) {
+    field = 'value_base64';
+    // Node's decoder skips what is not base64: check first, so a typo is a 400, not other bytes.
+    if (typeof b64 !== 'string' || b64.length === 0 || !BASE64_RE.test(b64)) throw badRequest(field, 'value_base64 must be non-empty standard base64 (A-Z a-z 0-9 + /, padded with =)');
+    bytes = Buffer.from(b64, 'base64');
+  } else {
+    field = 'value';
+    if (typeof value !== 'string' || value.length === 0) throw badRequest(field, 'value must be a non-empty string (or send value_base64 for bytes that are not text)');
+    bytes = Buffer.from(value, 'utf8');
+  }
   if (bytes.length > MAX_SECRET_BYTES) {
-    throw new FaasError('BAD_REQUEST', `value is ${bytes.length} bytes, over the limit of ${MAX_SECRET_BYTES} (64 KiB)`, { details: { field: 'value', limit: MAX_SECRET_BYTES } });
+    throw new FaasError('BAD_REQUEST', `${field} is ${bytes.length} bytes, over the limit of ${MAX_SECRET_BYTES} (64 KiB)`, { details: { field, limit: MAX_SECRET_BYTES } });
   }
   return bytes;
 }

@@ -8,23 +8,20 @@ import { MAX_SECRET_BYTES } from '../../secrets/secrets.js';
 import { NAME_PARAMS, R } from '../api-schemas.js';
 import type { AppDeps } from '../deps.js';
 
-const createBody = {
-  type: 'object',
-  required: ['name', 'value'],
-  additionalProperties: false,
-  properties: { name: { type: 'string' }, value: { type: 'string' } },
+// The value: `value` (UTF-8 text) or `value_base64` (any bytes); exactly one (secrets.ts says which is missing).
+const VALUE_PROPS = {
+  name: { type: 'string' },
+  value: { type: 'string', description: 'The secret as UTF-8 text' },
+  value_base64: { type: 'string', description: 'The secret as base64, for bytes that are not text' },
 } as const;
 
-const updateBody = {
-  type: 'object',
-  required: ['value'],
-  additionalProperties: false,
-  properties: { name: { type: 'string' }, value: { type: 'string' } },
-} as const;
+const createBody = { type: 'object', required: ['name'], additionalProperties: false, properties: VALUE_PROPS } as const;
+
+const updateBody = { type: 'object', additionalProperties: false, properties: VALUE_PROPS } as const;
 
 export async function secretRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   const secrets = deps.secrets;
-  // A 64 KiB value written as JSON \u escapes is six times longer.
+  // A 64 KiB value written as JSON \u escapes is six times longer (as base64, 4/3).
   const bodyLimit = MAX_SECRET_BYTES * 6 + 4096;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => {
