@@ -2,7 +2,7 @@
 // next to the ceiling (a bare Fastify echo in its own node process) and Cloudflare's workerd
 // running the same echo as a Worker (another FaaS runtime, same machine, same load), and the
 // floor of any gateway that runs the function in a second process (servers/two-hop.ts).
-import { startCeiling, startTwoHop, startWorkerd } from '../lib/baselines.js';
+import { type BaselineServer, startCeiling, startTwoHop, startWorkerd } from '../lib/baselines.js';
 import { outcome, type BenchContext } from '../lib/context.js';
 import { CpuSampler } from '../lib/cpu.js';
 import { ECHO_BODY, echoCode } from '../lib/functions.js';
@@ -37,31 +37,21 @@ async function sweep(ctx: BenchContext, url: string, headers: Record<string, str
 
 export async function warmScenario(ctx: BenchContext): Promise<WarmResults> {
   const results: WarmResults = { body_bytes: Buffer.byteLength(ECHO_BODY), ceiling: { status: 'skipped', reason: 'not run' }, faasd: {} };
-  results.ceiling = await outcome(ctx, 'ceiling', async () => {
-    const server = await startCeiling();
-    try {
-      return await sweep(ctx, `${server.url}/echo`, JSON_HEADERS, 'ceiling', () => new CpuSampler(server.child.pid, null));
-    } finally {
-      await server.stop();
-    }
-  });
-  results.workerd = await outcome(ctx, 'workerd', async () => {
-    const server = await startWorkerd();
-    try {
-      return await sweep(ctx, `${server.url}/echo`, JSON_HEADERS, 'workerd', () => new CpuSampler(server.child.pid, null));
-    } finally {
-      await server.stop();
-    }
-  });
-  results.two_hop = await outcome(ctx, 'two-hop floor', async () => {
-    const server = await startTwoHop();
-    const workers = async () => server.workers.map((pid) => ({ id: `w${pid}`, pid, containerId: null }));
-    try {
-      return await sweep(ctx, `${server.url}/echo`, JSON_HEADERS, 'two-hop floor', () => new CpuSampler(server.child.pid, workers));
-    } finally {
-      await server.stop();
-    }
-  });
+  // Each baseline in its own process, started, swept and stopped in turn.
+  const baseline = async (what: string, start: () => Promise<BaselineServer & { workers?: number[] }>) =>
+    outcome(ctx, what, async () => {
+      const server = await start();
+      // The two-hop floor's function processes count as its instances.
+      const workers = server.workers ? async () => server.workers!.map((pid) => ({ id: `w${pid}`, pid, containerId: null })) : null;
+      try {
+        return await sweep(ctx, `${server.url}/echo`, JSON_HEADERS, what, () => new CpuSampler(server.child.pid, workers));
+      } finally {
+        await server.stop();
+      }
+    });
+  results.ceiling = await baseline('ceiling', startCeiling);
+  results.workerd = await baseline('workerd', startWorkerd);
+  results.two_hop = await baseline('two-hop floor', startTwoHop);
   for (const mode of ctx.opts.modes) {
     for (const runtime of ctx.opts.runtimes) {
       const c = combo(mode, runtime);
