@@ -50,7 +50,8 @@ function issue17Targets(r: BenchResults): TargetResult[] {
         f64 && ceil64 ? f64.rps.median / ceil64.rps.median : null,
         limit,
         '>=',
-        (v) => `${v.toFixed(2)} x (${Math.round(f64!.rps.median)} / ${Math.round(ceil64!.rps.median)} req/s)${wd64 && ceil64 ? `; workerd ${(wd64.rps.median / ceil64.rps.median).toFixed(2)} x` : ''}${hop64 && ceil64 ? `; two-hop floor ${(hop64.rps.median / ceil64.rps.median).toFixed(2)} x` : ''}`,
+        (v) =>
+          `${v.toFixed(2)} x (${Math.round(f64!.rps.median)} / ${Math.round(ceil64!.rps.median)} req/s)${wd64 && ceil64 ? `; workerd ${(wd64.rps.median / ceil64.rps.median).toFixed(2)} x` : ''}${hop64 && ceil64 ? `; two-hop floor ${(hop64.rps.median / ceil64.rps.median).toFixed(2)} x` : ''}`,
         whyWarm(c),
       ),
     );
