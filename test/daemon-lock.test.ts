@@ -18,10 +18,13 @@ describe('one daemon per registry', () => {
     const first = await startTestDaemon({ dir, listen: true });
     await deploy(first, 'steady', 'def handle(r):\n    return "still here"', { config: { min_instances: 2 } });
     await expect.poll(() => first.manager.listInstances().filter((i) => i.state === 'idle').length, { timeout: 20_000 }).toBe(2);
-    const before = first.manager
-      .listInstances()
-      .map((i) => `${i.id}:${i.pid}`)
-      .sort();
+    // Each instance with its process: the same list later means the same processes.
+    const instances = () =>
+      first.manager
+        .listInstances()
+        .map((i) => `${i.id}:${i.pid}`)
+        .sort();
+    const before = instances();
     const runDir = path.join(runBase(), daemonId(first.config));
     const runEntries = fs.readdirSync(runDir).sort();
 
@@ -37,24 +40,14 @@ describe('one daemon per registry', () => {
     expect(second.stderr).toContain(`PID ${process.pid}`);
 
     // Nothing of the first daemon was touched: same instances (same processes), same run directory.
-    expect(
-      first.manager
-        .listInstances()
-        .map((i) => `${i.id}:${i.pid}`)
-        .sort(),
-    ).toEqual(before);
+    expect(instances()).toEqual(before);
     expect(fs.readdirSync(runDir).sort()).toEqual(runEntries);
     for (let i = 0; i < 4; i++) {
       const res = await invoke(first, 'steady', {});
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json()).toBe('still here');
     }
-    expect(
-      first.manager
-        .listInstances()
-        .map((i) => `${i.id}:${i.pid}`)
-        .sort(),
-    ).toEqual(before);
+    expect(instances()).toEqual(before);
   });
 
   it('the lock is released when the daemon stops: a new daemon then starts on the same registry', async () => {
