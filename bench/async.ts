@@ -22,7 +22,7 @@ import { ECHO_BODY, echoCode, sleepCode } from './lib/functions.js';
 import { errorMessage } from './lib/http.js';
 import { runLoad, type LoadRun } from './lib/load.js';
 import { commitInfo, loadAverage, machineInfo, type CommitInfo, type MachineInfo } from './lib/machine.js';
-import { BENCH_DIR, daemonEntryFlag, numberFlag } from './lib/options.js';
+import { BENCH_DIR, daemonEntryFlag, numberFlag, parseFlags, switchFlag, valueFlag } from './lib/options.js';
 import type { Outcome } from './lib/results.js';
 import { percentileSorted, round, sortedCopy, summarize, type Summary } from './lib/stats.js';
 import { SqliteJobStore } from '../src/jobs/sqlite-job-store.js';
@@ -85,43 +85,19 @@ function parseOptions(argv: string[]): AsyncBenchOptions {
     render: null,
   };
   const num = (flag: string, v: string | undefined, min: number) => numberFlag(flag, v, min, USAGE);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = () => argv[++i];
-    switch (a) {
-      case '--quick':
-        break;
-      case '--runs':
-        o.runs = Math.round(num(a, next(), 1));
-        o.e2eRuns = Math.max(o.runs, o.e2eRuns);
-        break;
-      case '--jobs':
-        o.jobs = Math.round(num(a, next(), 64));
-        break;
-      case '--backlog':
-        o.backlog = Math.round(num(a, next(), 16));
-        break;
-      case '--threshold':
-        o.fairnessThresholdMs = num(a, next(), 0);
-        break;
-      case '--out':
-        o.outDir = path.resolve(next() ?? '.');
-        break;
-      case '--daemon':
-        o.daemonEntry = daemonEntryFlag(next(), USAGE);
-        break;
-      case '--render':
-        o.render = path.resolve(next() ?? '');
-        break;
-      case '-h':
-      case '--help':
-        process.stdout.write(`${USAGE}\n`);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown option ${a}\n${USAGE}`);
-    }
-  }
+  parseFlags(argv, USAGE, {
+    '--quick': switchFlag(() => {}),
+    '--runs': valueFlag((v) => {
+      o.runs = Math.round(num('--runs', v, 1));
+      o.e2eRuns = Math.max(o.runs, o.e2eRuns);
+    }),
+    '--jobs': valueFlag((v) => (o.jobs = Math.round(num('--jobs', v, 64)))),
+    '--backlog': valueFlag((v) => (o.backlog = Math.round(num('--backlog', v, 16)))),
+    '--threshold': valueFlag((v) => (o.fairnessThresholdMs = num('--threshold', v, 0))),
+    '--out': valueFlag((v) => (o.outDir = path.resolve(v ?? '.'))),
+    '--daemon': valueFlag((v) => (o.daemonEntry = daemonEntryFlag(v, USAGE))),
+    '--render': valueFlag((v) => (o.render = path.resolve(v ?? ''))),
+  });
   return o;
 }
 

@@ -28,7 +28,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Faasd, type Runtime } from './lib/daemon.js';
 import { errorMessage } from './lib/http.js';
 import { commitInfo, loadAverage, machineInfo, type CommitInfo, type MachineInfo } from './lib/machine.js';
-import { BENCH_DIR, daemonEntryFlag, numberFlag } from './lib/options.js';
+import { BENCH_DIR, daemonEntryFlag, numberFlag, parseFlags, switchFlag, valueFlag } from './lib/options.js';
 
 const USAGE = `usage: node --import tsx bench/soak-functions.ts [options]
   --cycles N              create-invoke-delete cycles (default 5000)
@@ -55,43 +55,16 @@ interface SoakOptions {
 function parse(argv: string[]): SoakOptions {
   const o: SoakOptions = { cycles: 5000, sampleEvery: 500, workers: 4, nodeEvery: 10, invoke: true, outDir: BENCH_DIR, daemonEntry: 'auto', rssThreshold: 300 };
   const int = (flag: string, v: string | undefined, min: number) => numberFlag(flag, v, min, USAGE, true);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = () => argv[++i];
-    switch (a) {
-      case '--cycles':
-        o.cycles = int(a, next(), 1);
-        break;
-      case '--sample-every':
-        o.sampleEvery = int(a, next(), 1);
-        break;
-      case '--workers':
-        o.workers = int(a, next(), 1);
-        break;
-      case '--node-every':
-        o.nodeEvery = int(a, next(), 1);
-        break;
-      case '--no-invoke':
-        o.invoke = false;
-        break;
-      case '--out':
-        o.outDir = path.resolve(next() ?? '.');
-        break;
-      case '--daemon':
-        o.daemonEntry = daemonEntryFlag(next(), USAGE);
-        break;
-      case '--rss-threshold':
-        o.rssThreshold = int(a, next(), 0);
-        break;
-      case '-h':
-      case '--help':
-        process.stdout.write(`${USAGE}\n`);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown option ${a}\n${USAGE}`);
-    }
-  }
+  parseFlags(argv, USAGE, {
+    '--cycles': valueFlag((v) => (o.cycles = int('--cycles', v, 1))),
+    '--sample-every': valueFlag((v) => (o.sampleEvery = int('--sample-every', v, 1))),
+    '--workers': valueFlag((v) => (o.workers = int('--workers', v, 1))),
+    '--node-every': valueFlag((v) => (o.nodeEvery = int('--node-every', v, 1))),
+    '--no-invoke': switchFlag(() => (o.invoke = false)),
+    '--out': valueFlag((v) => (o.outDir = path.resolve(v ?? '.'))),
+    '--daemon': valueFlag((v) => (o.daemonEntry = daemonEntryFlag(v, USAGE))),
+    '--rss-threshold': valueFlag((v) => (o.rssThreshold = int('--rss-threshold', v, 0))),
+  });
   return o;
 }
 

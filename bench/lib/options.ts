@@ -67,6 +67,28 @@ export function numberFlag(flag: string, v: string | undefined, min: number, usa
   return n;
 }
 
+/** A flag's handler: `value` flags take the next argument, switches take none. */
+export interface FlagHandler {
+  value: boolean;
+  set(v: string | undefined): void;
+}
+export const valueFlag = (set: (v: string | undefined) => void): FlagHandler => ({ value: true, set });
+export const switchFlag = (set: () => void): FlagHandler => ({ value: false, set: () => set() });
+
+/** Walks argv through `handlers` (shared by every bench script): -h/--help prints `usage` and exits, an unknown flag throws with it. */
+export function parseFlags(argv: string[], usage: string, handlers: Record<string, FlagHandler>): void {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h' || a === '--help') {
+      process.stdout.write(`${usage}\n`);
+      process.exit(0);
+    }
+    const h = handlers[a];
+    if (!h) throw new Error(`unknown option ${a}\n${usage}`);
+    h.set(h.value ? argv[++i] : undefined);
+  }
+}
+
 /** --daemon: which entry point the bench starts faasd from. */
 export function daemonEntryFlag(v: string | undefined, usage: string): 'auto' | 'src' | 'dist' {
   if (v !== 'src' && v !== 'dist' && v !== 'auto') throw new Error(`--daemon: expected auto, src or dist\n${usage}`);
@@ -97,63 +119,25 @@ export function parseOptions(argv: string[]): BenchOptions {
     cpuProfDir: null,
     budgetS: quick ? 50 : 570,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const next = () => argv[++i];
-    switch (a) {
-      case '--quick':
-        break;
-      case '--out':
-        o.outDir = path.resolve(next() ?? '.');
-        break;
-      case '--runs':
-        o.runs = Math.round(num(a, next(), 1));
-        break;
-      case '--duration':
-        o.durationS = num(a, next(), 0.5);
-        break;
-      case '--density':
-        o.densityProcess = Math.round(num(a, next(), 0));
-        break;
-      case '--density-container':
-        o.densityContainer = Math.round(num(a, next(), 0));
-        break;
-      case '--only': {
-        const list = (next() ?? '').split(',').filter(Boolean);
-        for (const s of list) if (!SECTIONS.includes(s as SectionName)) throw new Error(`--only: unknown section "${s}"\n${USAGE}`);
-        o.sections = list as SectionName[];
-        break;
-      }
-      case '--modes': {
-        const list = (next() ?? '').split(',').filter(Boolean);
-        for (const m of list) if (m !== 'process' && m !== 'container') throw new Error(`--modes: unknown mode "${m}"\n${USAGE}`);
-        o.modes = list as BenchOptions['modes'];
-        break;
-      }
-      case '--runtimes': {
-        const list = (next() ?? '').split(',').filter(Boolean);
-        for (const r of list) if (r !== 'python' && r !== 'node') throw new Error(`--runtimes: unknown runtime "${r}"\n${USAGE}`);
-        o.runtimes = list as BenchOptions['runtimes'];
-        break;
-      }
-      case '--daemon':
-        o.daemonEntry = daemonEntryFlag(next(), USAGE);
-        break;
-      case '--cpu-prof':
-        o.cpuProfDir = path.resolve(next() ?? 'bench/profiles');
-        break;
-      case '--budget':
-        o.budgetS = num(a, next(), 10);
-        break;
-      case '-h':
-      case '--help':
-        process.stdout.write(`${USAGE}\n`);
-        process.exit(0);
-        break;
-      default:
-        throw new Error(`unknown option ${a}\n${USAGE}`);
-    }
-  }
+  const list = (flag: string, v: string | undefined, allowed: readonly string[]): string[] => {
+    const items = (v ?? '').split(',').filter(Boolean);
+    for (const x of items) if (!allowed.includes(x)) throw new Error(`${flag}: unknown ${flag === '--only' ? 'section' : flag.slice(2, -1)} "${x}"\n${USAGE}`);
+    return items;
+  };
+  parseFlags(argv, USAGE, {
+    '--quick': switchFlag(() => {}),
+    '--out': valueFlag((v) => (o.outDir = path.resolve(v ?? '.'))),
+    '--runs': valueFlag((v) => (o.runs = Math.round(num('--runs', v, 1)))),
+    '--duration': valueFlag((v) => (o.durationS = num('--duration', v, 0.5))),
+    '--density': valueFlag((v) => (o.densityProcess = Math.round(num('--density', v, 0)))),
+    '--density-container': valueFlag((v) => (o.densityContainer = Math.round(num('--density-container', v, 0)))),
+    '--only': valueFlag((v) => (o.sections = list('--only', v, SECTIONS) as SectionName[])),
+    '--modes': valueFlag((v) => (o.modes = list('--modes', v, ['process', 'container']) as BenchOptions['modes'])),
+    '--runtimes': valueFlag((v) => (o.runtimes = list('--runtimes', v, ['python', 'node']) as BenchOptions['runtimes'])),
+    '--daemon': valueFlag((v) => (o.daemonEntry = daemonEntryFlag(v, USAGE))),
+    '--cpu-prof': valueFlag((v) => (o.cpuProfDir = path.resolve(v ?? 'bench/profiles'))),
+    '--budget': valueFlag((v) => (o.budgetS = num('--budget', v, 10))),
+  });
   if (o.densityContainer < 0) o.densityContainer = o.densityProcess;
   return o;
 }
