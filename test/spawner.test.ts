@@ -149,7 +149,7 @@ describe.skipIf(!isRoot)('stems: a process that joined the cgroup ahead of the s
     for (const f of cg.procsFiles) expect(fs.readFileSync(f, 'utf8').trim().split('\n')).toContain(String(stem.pid));
     const script =
       'cat /proc/self/cgroup; echo nofile $(ulimit -Sn) $(ulimit -Hn) core $(ulimit -Sc) $(ulimit -Hc); grep -E "^(SigIgn|SigBlk)" /proc/self/status; cut -d" " -f6 /proc/self/stat; echo err >&2; exit 7';
-    const child = await s.start(stem, { command: '/bin/sh', args: ['-c', script], env: { A: 'b' }, cwd: '/' });
+    const child = s.start(stem, { command: '/bin/sh', args: ['-c', script], env: { A: 'b' }, cwd: '/' });
     expect(child.pid).toBe(stem.pid);
     const r = await outcome(child);
     expect(r.code).toBe(7);
@@ -165,12 +165,14 @@ describe.skipIf(!isRoot)('stems: a process that joined the cgroup ahead of the s
     await cg.remove();
   });
 
-  it('a failed exec rejects with the error; a dropped stem exits; a stem whose cgroup cannot be joined is refused', async () => {
+  it('a failed exec is an error event, as a failed spawn is; a used stem cannot start again; a dropped stem exits; a stem whose cgroup cannot be joined is refused', async () => {
     const s = startSpawner();
     const m = await cgroups();
     const cg = await m.create('stem-test2', { memoryBytes: 64 * 1024 * 1024, cpus: 1, pidsMax: 32 });
     const stem = await s.stem(cg.procsFiles);
-    await expect(s.start(stem, { command: '/nonexistent/bwrap', args: [], env: {}, cwd: '/' })).rejects.toThrow(/No such file/);
+    const failed = await outcome(s.start(stem, { command: '/nonexistent/bwrap', args: [], env: {}, cwd: '/' }));
+    expect(failed.error).toMatch(/ENOENT.*No such file/);
+    expect(() => s.start(stem, { command: '/bin/true', args: [], env: {}, cwd: '/' })).toThrow(/gone/);
     await vi.waitFor(() => expect(alive(stem.pid)).toBe(false));
     const other = await s.stem(cg.procsFiles);
     s.drop(other);

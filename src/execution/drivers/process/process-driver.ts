@@ -4,11 +4,9 @@
 // releases (the cgroup).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import pidusage from 'pidusage';
 import type { DriverHealth, InstanceSpec, InstanceUsage, RuntimeName } from '../../driver.js';
 import { GENERIC_LIMITS, InstanceBase, STDERR_TAIL_BYTES, settlesWithin, shimEnvironment, startError, type InstanceParts } from '../instance-base.js';
@@ -220,9 +218,14 @@ export class ProcessDriver extends ShimDriver<ProcessInstance> {
       const how = { env: launch.env, cwd: launch.cwd };
       T.push(performance.now());
       if (spare && launch.exec) {
-        // A failed exec is reported as a failed spawn would be; a stem that is gone (with the
-        // spawner) leaves its cgroup to the trampoline.
-        child = await this.spawner!.start(spare.stem, { ...launch.exec, cwd: launch.cwd }).catch((err: Error) => (isGone(err) ? null : failedChild(err)));
+        // The stem execs while we go on to wait for the shim; a failed exec arrives as the
+        // child's 'error', as a failed spawn does. A stem already gone (with the spawner)
+        // leaves its cgroup to the trampoline.
+        try {
+          child = this.spawner!.start(spare.stem, { ...launch.exec, cwd: launch.cwd });
+        } catch (err) {
+          if (!isGone(err)) throw err;
+        }
       }
       child ??= this.spawner ? await this.spawner.spawn(launch.command, launch.args, how) : localSpawn(launch.command, launch.args, how);
       T.push(performance.now());
@@ -264,13 +267,6 @@ export class ProcessDriver extends ShimDriver<ProcessInstance> {
     await this.spawner?.close();
     await this.opts.cgroups?.close();
   }
-}
-
-/** A child that never started: it emits 'error' as a ChildProcess does when its spawn fails. */
-function failedChild(err: Error): ChildHandle {
-  const child = Object.assign(new EventEmitter(), { pid: undefined, exitCode: null, stdout: new PassThrough(), stderr: new PassThrough() });
-  setImmediate(() => child.emit('error', err));
-  return child as unknown as ChildHandle;
 }
 
 class ProcessInstance extends InstanceBase {

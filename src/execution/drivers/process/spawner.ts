@@ -415,15 +415,18 @@ export class Spawner {
   /**
    * The stem becomes the instance: rlimits as the trampoline sets them (no core files, 1024
    * open files, hard and soft), signal dispositions and mask back to default, stdout/stderr
-   * to the relay, then exec. Rejects if the exec failed (the stem is gone then).
+   * to the relay, then exec. Returns at once (the pid is the stem's): a failed exec is
+   * reported as a failed spawn is, by an 'error' event, then its 'exit'. Throws only when the
+   * stem is known to be gone already (the caller then starts another way).
    */
-  async start(stem: Stem, exec: StemExec): Promise<ChildHandle> {
+  start(stem: Stem, exec: StemExec): ChildHandle {
     const child = this.kids.get(stem.id);
-    if (this.dead || !child || child.exited) throw gone('the stem is gone');
-    const started = new Promise<void>((resolve, reject) => this.pending.set(stem.id, { child, resolve, reject }));
+    if (this.dead || !child || child.exited || !this.parked.has(stem.id)) throw gone('the stem is gone');
+    const fail = (err: Error) => setImmediate(() => child.emit('error', err));
+    this.pending.set(stem.id, { child, resolve: () => undefined, reject: fail });
     this.parked.delete(stem.id);
     this.send({ op: 'go', id: stem.id, cmd: exec.command, argv: [exec.command, ...exec.args], env: exec.env, cwd: exec.cwd });
-    await started;
+    this.refCount();
     return child;
   }
 
@@ -485,6 +488,7 @@ export class Spawner {
         child.ends++;
       }
     } else if ('x' in ev) {
+      this.parked.delete(ev.id);
       this.exit(child, ev.x ?? null, ev.s == null ? null : (SIGNAL_NAMES.get(ev.s) ?? null));
       const p = this.pending.get(ev.id);
       if (p) {
