@@ -52,7 +52,9 @@ try {
   const when = new Date().toISOString();
   for (const rt of runtimes) {
     const [a, b] = samples[rt]!;
-    console.log(`${when} ${rt}: ${arms[0]!.label} median ${med(a!).toFixed(1)} ms, ${arms[1]!.label} median ${med(b!).toFixed(1)} ms (n=${a!.length} each; A ${a!.map((v) => v.toFixed(0)).join(' ')}; B ${b!.map((v) => v.toFixed(0)).join(' ')})`);
+    console.log(
+      `${when} ${rt}: ${arms[0]!.label} median ${med(a!).toFixed(1)} ms, ${arms[1]!.label} median ${med(b!).toFixed(1)} ms (n=${a!.length} each; A ${a!.map((v) => v.toFixed(0)).join(' ')}; B ${b!.map((v) => v.toFixed(0)).join(' ')})`,
+    );
   }
 } finally {
   for (const [i, d] of daemons.entries()) await d.stop(process.env.COLD_AB_LOGS ? `${process.env.COLD_AB_LOGS}-${i}.log` : undefined);
