@@ -443,6 +443,8 @@ export class Spawner {
   /** Stop the spawner (children still running are killed by it). */
   async close(): Promise<void> {
     this.closing = true;
+    // Held until it has exited: the daemon's shutdown goes on after this (cgroups).
+    this.proc.ref();
     this.proc.stdin!.end();
     await this.gone;
   }
