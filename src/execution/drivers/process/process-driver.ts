@@ -40,6 +40,8 @@ export interface ProcessDriverOptions extends ShimDriverOptions {
   stems?: boolean;
 }
 
+const SPARE_WAIT_MS = 1000;
+
 /** A cgroup made ahead of need, with a stem process that has joined it and waits. */
 interface Spare {
   cgroup: InstanceCgroup;
@@ -83,6 +85,8 @@ export class ProcessDriver extends ShimDriver<ProcessInstance> {
   readonly spawner: Spawner | null;
   private readonly useStems: boolean;
   private spare: Promise<Spare | null> | null = null;
+  /** Spares that came too late for their start, being removed (close() waits for them). */
+  private readonly lateSpares = new Set<Promise<void>>();
 
   constructor(private readonly opts: ProcessDriverOptions) {
     // At strict the function runs as nobody, and its secret files are given to that uid.
@@ -115,12 +119,33 @@ export class ProcessDriver extends ShimDriver<ProcessInstance> {
     });
   }
 
-  /** The spare, if there is one (waiting for it if it is still being made), and start the next. */
+  /**
+   * The spare, if there is one (waiting for it if it is still being made, up to SPARE_WAIT_MS:
+   * a join takes one RCU grace period, ~15 ms), and start the next.
+   */
   private async takeSpare(): Promise<Spare | null> {
     const p = this.spare;
     if (!p) return null;
     this.spare = null;
-    const s = await p;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), SPARE_WAIT_MS);
+    });
+    const s = await Promise.race([p, late]);
+    clearTimeout(timer);
+    if (s === 'late') {
+      // Start without it; it is dropped when it comes, and the next one made then.
+      const dropped = p.then(async (sp) => {
+        if (sp) {
+          this.spawner!.drop(sp.stem);
+          await sp.cgroup.remove().catch(() => undefined);
+        }
+        this.lateSpares.delete(dropped);
+        this.makeSpare();
+      });
+      this.lateSpares.add(dropped);
+      return null;
+    }
     this.makeSpare();
     if (s && !this.spawner!.available) {
       await s.cgroup.remove().catch(() => undefined);
@@ -264,6 +289,7 @@ export class ProcessDriver extends ShimDriver<ProcessInstance> {
   async close(): Promise<void> {
     await super.close();
     await this.dropSpare();
+    await Promise.all(this.lateSpares);
     await this.spawner?.close();
     await this.opts.cgroups?.close();
   }

@@ -278,6 +278,8 @@ while True:
             reap(fd)
 `;
 
+const ANSWER_MS = 10_000;
+
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 
 class RemoteChild extends EventEmitter implements ChildHandle {
@@ -389,7 +391,7 @@ export class Spawner {
     this.send({ op: 'spawn', id, cmd: command, argv: [command, ...args], env: opts.env, cwd: opts.cwd });
     this.refCount();
     try {
-      await started;
+      await this.answered(started);
     } catch (err) {
       if ((err as { spawnerGone?: boolean }).spawnerGone) return localSpawn(command, args, opts);
       setImmediate(() => child.emit('error', err));
@@ -406,7 +408,7 @@ export class Spawner {
     this.kids.set(id, child);
     this.send({ op: 'stem', id, procs: procsFiles });
     this.refCount();
-    await joined;
+    await this.answered(joined);
     this.parked.add(id);
     this.refCount();
     return { id, pid: child.pid! };
@@ -434,6 +436,29 @@ export class Spawner {
   drop(stem: Stem): void {
     this.parked.delete(stem.id);
     if (!this.dead) this.send({ op: 'drop', id: stem.id });
+  }
+
+  /**
+   * An answer the spawner owes within ANSWER_MS (it forks and execs, nothing slower): a
+   * spawner that does not answer is stuck, and is killed (its children with it, bwrap
+   * --die-with-parent) so that the daemon spawns for itself from then on.
+   */
+  private async answered(p: Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        if (!this.dead) {
+          this.logger.warn({ waited_ms: ANSWER_MS }, 'process spawner did not answer: killing it');
+          this.proc.kill('SIGKILL');
+        }
+        resolve();
+      }, ANSWER_MS);
+    });
+    try {
+      await Promise.race([p, stuck.then(() => p)]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private send(req: Record<string, unknown>): void {
