@@ -25,7 +25,8 @@
 // Joining the cgroup: a /bin/sh trampoline writes its own pid ($$) into every cgroup.procs
 // file and then execs the rest, so everything the instance ever runs is born inside the
 // cgroup (no window in which a fork escapes the limits). dash costs well under 1 ms; Node's
-// spawn offers no CLONE_INTO_CGROUP.
+// spawn offers no CLONE_INTO_CGROUP. The spawner's stems (spawner.ts) do the same work in
+// another order: join first (ahead of the start), then set the same rlimits and exec `exec`.
 //
 // The environment: bwrap --clearenv + --setenv, so nothing of the daemon's leaks. Values end
 // up in bwrap's argv, which any host user can read in /proc/<pid>/cmdline: per
@@ -87,6 +88,12 @@ export interface LaunchCommand {
   cwd: string;
   /** The three directories as the shim sees them. */
   paths: SandboxPaths;
+  /**
+   * strict and standard: what the trampoline execs once it has joined the cgroup and set the
+   * rlimits, with the environment it passes on. A process that has joined the cgroup already
+   * (the spawner's stem, spawner.ts) does the same in its place and execs this directly.
+   */
+  exec?: { command: string; args: string[]; env: Record<string, string> };
 }
 
 export const SANDBOX_PATHS: Readonly<SandboxPaths> = Object.freeze({
@@ -124,7 +131,8 @@ export function buildLaunchCommand(spec: LaunchSpec): LaunchCommand {
   const procs = spec.cgroup?.procsFiles ?? [];
   const trampoline = (rest: string[]): string[] => ['-c', TRAMPOLINE, 'faasd-launch', ...procs, '--', ...rest];
   if (spec.level === 'standard') {
-    return { command: SH, args: trampoline([spec.interpreter, ...spec.args]), env: { ...spec.env }, cwd, paths };
+    const exec = { command: spec.interpreter, args: [...spec.args], env: { ...spec.env } };
+    return { command: SH, args: trampoline([exec.command, ...exec.args]), env: { ...spec.env }, cwd, paths, exec };
   }
   if (spec.uid === 0 || spec.gid === 0) throw new FaasError('INTERNAL', 'strict isolation needs a non-root uid and gid');
   const inner = [
@@ -143,7 +151,8 @@ export function buildLaunchCommand(spec: LaunchSpec): LaunchCommand {
     spec.interpreter,
     ...spec.args,
   ];
-  return { command: SH, args: trampoline([BWRAP, ...bwrapArgs(spec), '--', ...inner]), env: {}, cwd, paths };
+  const exec = { command: BWRAP, args: [...bwrapArgs(spec), '--', ...inner], env: {} };
+  return { command: SH, args: trampoline([exec.command, ...exec.args]), env: {}, cwd, paths, exec };
 }
 
 function bwrapArgs(spec: LaunchSpec): string[] {
