@@ -56,6 +56,17 @@ export interface PoolInstance {
 
 export type ServedBy = 'warm' | 'prewarmed' | 'cold';
 
+/**
+ * What the pool needs of a call's abort signal: an AbortSignal, or something lighter with
+ * the same shape (the gateway's per-request ClientGone: no EventTarget per call).
+ */
+export interface CallSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface InvokeOutcome {
   result: InvokeResult;
   instanceId: string;
@@ -80,9 +91,8 @@ export interface PoolOptions {
  * queued call is sent to an instance running one call, into its socket behind that call, so
  * its shim finds it there when it answers instead of sleeping until the daemon writes again.
  * Only behind short calls (head-of-line blocking): while the function's recent calls took
- * under PIPELINE_MAX_MS on average. FAASD_PIPELINE=0 turns it off.
+ * under PIPELINE_MAX_MS on average.
  */
-const PIPELINE = process.env.FAASD_PIPELINE !== '0';
 const PIPELINE_MAX_MS = 10;
 
 interface Waiter {
@@ -199,7 +209,7 @@ export class FunctionPool {
    * timeout); a disconnect leaves it to finish, since killing the instance would cost more
    * than the answer.
    */
-  async invoke(req: InvokeRequest, signal?: AbortSignal): Promise<InvokeOutcome> {
+  async invoke(req: InvokeRequest, signal?: CallSignal): Promise<InvokeOutcome> {
     if (this.closed) throw new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`);
     if (signal?.aborted) throw notRun(this.fn.name, signal.reason);
     const t0 = performance.now();
@@ -343,7 +353,7 @@ export class FunctionPool {
   }
 
   /** Queued for the next free slot; `again` (a call sent ahead that never started): at the front, past the limit. */
-  private waitForInstance(signal?: AbortSignal, again = false): Promise<PoolInstance> {
+  private waitForInstance(signal?: CallSignal, again = false): Promise<PoolInstance> {
     if (!again && this.waiters.length >= this.opts.queueLimit) {
       const limit = this.opts.queueLimit;
       return Promise.reject(
@@ -391,7 +401,6 @@ export class FunctionPool {
   /** Pipelining is on for this function now: queued calls no start will take, short calls, no max_concurrency. */
   private canPipeline(): boolean {
     return (
-      PIPELINE &&
       this.waiters.length > this.starting * (this.fn.concurrency ?? 1) &&
       this.callMs < PIPELINE_MAX_MS &&
       (this.fn.maxInFlight ?? Number.POSITIVE_INFINITY) === Number.POSITIVE_INFINITY &&
@@ -618,7 +627,7 @@ export class FunctionPool {
    * Hot path: one promise, one timer and one abort listener per call; the instance's exit is
    * watched once per instance (onExit -> abortCalls).
    */
-  private runOn(inst: PoolInstance, req: InvokeRequest, signal: AbortSignal | undefined, ahead: boolean): Promise<InvokeResult> {
+  private runOn(inst: PoolInstance, req: InvokeRequest, signal: CallSignal | undefined, ahead: boolean): Promise<InvokeResult> {
     const running = inst.running!;
     const fn = this.fn;
     if (inst.exit) return Promise.reject(ahead ? new CallNotStarted(false) : exitError(fn.name, inst.exit));
