@@ -4,8 +4,10 @@
 // timeout from its start, a call ahead of a crash or timeout re-queued and run once, a client
 // that leaves while its call is ahead: the call never runs. Real daemon, real shims.
 import http from 'node:http';
+import Docker from 'dockerode';
 import { describe, expect, it, vi } from 'vitest';
 import type { Daemon } from '../src/daemon.js';
+import { probeDocker } from '../src/system/docker-probe.js';
 import { DEMO, startTestDaemon } from './helpers/daemon.js';
 import { deploy, invoke, isRoot } from './helpers/functions.js';
 
@@ -167,6 +169,43 @@ describe.skipIf(!isRoot)('pipelining: the next queued call waits in a busy insta
       const lines = await ranLines(d, name);
       expect(lines).not.toContain('ran gone');
       expect(lines.filter((l) => l === 'ran first')).toHaveLength(1);
+    });
+  }
+});
+
+const engine = await probeDocker(new Docker());
+const IMAGES = {
+  python: process.env.FAAS_TEST_PYTHON_IMAGE ?? 'faasd-runtime/python:3.11-local',
+  node: process.env.FAAS_TEST_NODE_IMAGE ?? 'faasd-runtime/node:20-local',
+};
+
+describe.skipIf(!engine.ok)('pipelining in container mode', () => {
+  for (const [runtime, code] of RUNTIMES) {
+    it(`${runtime}: queued calls run one at a time, in order; a call ahead of a crash is queued again and runs once`, async () => {
+      const d = await startTestDaemon({ config: { system: { container_images: IMAGES, cold_start_timeout: 30 } } });
+      const name = `pipe-ctr-${runtime}`;
+      await deploy(d, name, code, { runtime, config: { execution_mode: 'container', max_instances: 1, timeout: 30 } });
+      await warm(d, name);
+      const res = await Promise.all(Array.from({ length: 20 }, (_, i) => invoke(d, name, { who: `c${i}`, sleep: 0.003 })));
+      const bodies = res.map((r) => {
+        expect(r.statusCode, r.body).toBe(200);
+        return r.json() as { seq: number; overlap: boolean };
+      });
+      for (const b of bodies) expect(b.overlap).toBe(false);
+      const seqs = bodies.map((b) => b.seq);
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+      await warm(d, name);
+      const before = invocations(d, name);
+      const doomed = invoke(d, name, { who: 'crash', crash: true, sleep: 0.3 });
+      await handedOut(d, name, before + 1);
+      const behind = invoke(d, name, { who: 'after-crash' });
+      await handedOut(d, name, before + 2);
+      expect((await doomed).statusCode).toBe(502);
+      const after = await behind;
+      expect(after.statusCode, after.body).toBe(200);
+      const lines = await ranLines(d, name);
+      expect(lines.filter((l) => l === 'ran after-crash')).toHaveLength(1);
+      for (let i = 0; i < 20; i++) expect(lines.filter((l) => l === `ran c${i}`)).toHaveLength(1);
     });
   }
 });
