@@ -94,6 +94,7 @@ export interface PoolOptions {
  * under PIPELINE_MAX_MS on average.
  */
 const PIPELINE_MAX_MS = 10;
+const PIPELINE_SCAN = 32;
 
 interface Waiter {
   resolve(inst: PoolInstance): void;
@@ -418,10 +419,15 @@ export class FunctionPool {
     return true;
   }
 
-  /** A call was queued behind busy instances: the first that runs one call takes it ahead. */
+  /**
+   * A call was queued behind busy instances: the first that runs one call takes it ahead.
+   * Opportunistic: at most PIPELINE_SCAN instances are looked at (a release offers the queue
+   * to its instance anyway), so a pool of hundreds all with a call ahead costs no long scan.
+   */
   private pipelineQueued(): void {
+    let n = 0;
     for (const inst of this.instances.values()) {
-      if (this.pipelineTo(inst)) return;
+      if (this.pipelineTo(inst) || ++n >= PIPELINE_SCAN) return;
     }
   }
 
