@@ -32,11 +32,12 @@ const runs = Number(arg('runs', '6'));
 const durationS = Number(arg('duration', '3'));
 const clients = Number(arg('clients', '64'));
 const entry = arg('daemon', 'src') as 'src' | 'dist';
+const repoA = arg('repo-a', '');
 
 const daemons: Record<string, Faasd> = {};
 const out: Record<string, { rps: number[]; server: number[]; inst: number[] }> = { A: { rps: [], server: [], inst: [] }, B: { rps: [], server: [], inst: [] } };
 try {
-  for (const [k, e] of Object.entries(variants)) daemons[k] = await Faasd.start({ entry, maxConcurrentFunctions: 1000, cpuProfDir: null, env: e });
+  for (const [k, e] of Object.entries(variants)) daemons[k] = await Faasd.start({ entry, maxConcurrentFunctions: 1000, cpuProfDir: null, env: e, ...(k === 'A' && repoA ? { repoDir: repoA } : {}) });
   const spec = (f: Faasd) => ({ url: `${f.url}/invoke/ab-echo`, method: 'POST' as const, headers: { 'content-type': 'application/json', ...f.authHeader }, body: ECHO_BODY, connections: clients });
   for (const [k, f] of Object.entries(daemons)) {
     const r = await f.deploy('ab-echo', runtimes[k]!, echoCode(runtimes[k]!), { execution_mode: mode });
