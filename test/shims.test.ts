@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { FaasError } from '../src/errors.js';
 import { encodeFrame, FrameDecoder, MAX_BODY_BYTES, MAX_HEADER_BYTES } from '../src/execution/protocol/codec.js';
-import { listenForShim, ShimChannel, type InvokeRequest, type InvokeResult } from '../src/execution/protocol/shim-channel.js';
+import { CallNotStarted, listenForShim, ShimChannel, type InvokeRequest, type InvokeResult } from '../src/execution/protocol/shim-channel.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 type Runtime = 'python' | 'node';
@@ -450,6 +450,86 @@ describe.each(['python', 'node'] as const)('%s shim', (runtime) => {
     await expect(pending).rejects.toMatchObject({ code: 'INSTANCE_CRASHED', message: 'instance connection closed' });
     expect(await channel.closed).toBeNull();
     await expect(channel.invoke(request())).rejects.toMatchObject({ code: 'INSTANCE_CRASHED' });
+  });
+});
+
+// Pipelining (docs/protocol.md): one call sent ahead of the running one, started only after
+// the running one is answered; `cancel` drops it unstarted; a shim that dies never ran it.
+const PIPELINED: Record<Runtime, string> = {
+  python: `import asyncio
+busy = False
+seq = 0
+
+async def handle(req):
+    global busy, seq
+    seq += 1
+    mine = seq
+    overlap = busy
+    busy = True
+    await asyncio.sleep(req.get_json().get("sleep", 0))
+    busy = False
+    return {"seq": mine, "overlap": overlap}
+`,
+  node: `let busy = false;
+let seq = 0;
+exports.handler = async (req) => {
+  const mine = ++seq;
+  const overlap = busy;
+  busy = true;
+  await new Promise((r) => setTimeout(r, (req.json().sleep ?? 0) * 1000));
+  busy = false;
+  return { seq: mine, overlap };
+};
+`,
+};
+
+describe.each(['python', 'node'] as const)('%s shim: a call sent ahead', (runtime) => {
+  const start = () => startFunction(runtime, { [COMMANDS[runtime].file]: PIPELINED[runtime] });
+  const sleepy = (sleep: number) => request({ body: Buffer.from(JSON.stringify({ sleep })) });
+
+  it('starts only after the call before it is answered (an async handler too), in order', async () => {
+    const { channel } = await start();
+    let firstDone = false;
+    let startedAfterFirst: boolean | null = null;
+    const first = channel.invoke(sleepy(0.2), undefined).then((r) => {
+      firstDone = true;
+      return r;
+    });
+    const second = channel.invoke(sleepy(0), () => (startedAfterFirst = !firstDone), true);
+    expect(startedAfterFirst).toBeNull(); // not started while the first runs
+    expect(json(await first)).toEqual({ seq: 1, overlap: false });
+    expect(json(await second)).toEqual({ seq: 2, overlap: false });
+    // onStart runs when the first's answer arrives, before its promise settles.
+    expect(startedAfterFirst).toBe(true);
+  });
+
+  it('is dropped unstarted on cancel (answered cancelled); a cancel for an unknown call is ignored', async () => {
+    const { channel, socket } = await start();
+    const first = channel.invoke(sleepy(0.3));
+    const ahead = sleepy(0);
+    const second = channel.invoke(ahead, undefined, true);
+    channel.cancel(ahead.id);
+    const err = await second.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CallNotStarted);
+    expect((err as CallNotStarted).cancelled).toBe(true);
+    expect(json(await first)).toEqual({ seq: 1, overlap: false });
+    for (const part of encodeFrame({ type: 'cancel', id: 'no-such-call' })) socket.write(part);
+    // The dropped call never ran: the next one is the second the function sees.
+    expect(json(await channel.invoke(sleepy(0)))).toEqual({ seq: 2, overlap: false });
+  });
+
+  it('never ran when the shim dies during the call before it (CallNotStarted, not a crash)', async () => {
+    const { channel, child } = await start();
+    const first = channel.invoke(sleepy(5));
+    const second = channel.invoke(sleepy(0), undefined, true);
+    await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGKILL');
+    await expect(first).rejects.toMatchObject({ code: 'INSTANCE_CRASHED' });
+    await expect(second).rejects.toMatchObject({ cancelled: false });
+    await expect(second).rejects.toBeInstanceOf(CallNotStarted);
   });
 });
 

@@ -28,6 +28,8 @@ export interface FaasdOptions {
   prewarm?: boolean;
   /** Extra environment for the daemon (A/B runs of a lever behind a FAASD_* switch: bench/tools/ab.ts). */
   env?: Record<string, string>;
+  /** Another checkout's root to run faasd from (its dist/ and runtimes/): bench/tools/ab.ts --repo-a. */
+  repoDir?: string;
 }
 
 export interface DeployResult {
@@ -109,11 +111,12 @@ export class Faasd {
       nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
     }
     const entry = resolveEntry(opts.entry);
-    const script = entry === 'dist' ? [path.join(REPO_DIR, 'bin', 'faasd.js')] : ['--import', 'tsx', path.join(REPO_DIR, 'bench', 'lib', 'faasd-entry.ts')];
-    if (entry === 'dist' && !fs.existsSync(path.join(REPO_DIR, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first or use --daemon src');
+    const root = opts.repoDir ?? REPO_DIR;
+    const script = entry === 'dist' ? [path.join(root, 'bin', 'faasd.js')] : ['--import', 'tsx', path.join(root, 'bench', 'lib', 'faasd-entry.ts')];
+    if (entry === 'dist' && !fs.existsSync(path.join(root, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first or use --daemon src');
     // FAAS_DISABLE_CONTAINER=1 npm run bench: container figures read "unavailable" (as on a host without Docker).
     const passThrough: Record<string, string> = { ...(process.env.FAAS_DISABLE_CONTAINER ? { FAAS_DISABLE_CONTAINER: process.env.FAAS_DISABLE_CONTAINER } : {}), ...(opts.env ?? {}) };
-    const child = startChild(process.execPath, [...nodeArgs, ...script, '-c', configFile], { cwd: REPO_DIR, env: cleanEnv(passThrough), stdio: ['ignore', out, out] });
+    const child = startChild(process.execPath, [...nodeArgs, ...script, '-c', configFile], { cwd: root, env: cleanEnv(passThrough), stdio: ['ignore', out, out] });
     fs.closeSync(out);
     try {
       const url = await waitForFile(logFile, (t) => /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"faasd listening"/.exec(t)?.[1] ?? null, child, 60_000, 'faasd');

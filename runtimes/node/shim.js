@@ -259,6 +259,13 @@ let state = 'init'; // 'init' -> 'loading' -> 'idle' (taking calls)
 /** Calls the daemon may have in flight here (init's `concurrency`), and those it has. */
 let maxCalls = 1;
 let inFlight = 0;
+/**
+ * Calls the daemon sent ahead (pipelining, docs/protocol.md): at most one beyond maxCalls,
+ * started in order as calls finish, never while maxCalls are running. A `cancel` for one
+ * still here drops it.
+ */
+const ahead = [];
+let waitingFlush = false;
 let handler = null;
 let fnName = '';
 let fnVersion = 0;
@@ -379,8 +386,12 @@ function finish(id, logs, error, value, failed) {
       failed = true;
     }
   }
-  let lines = logs.finish();
+  answer(id, response, error, failed, logs.finish());
   inFlight--;
+  if (ahead.length > 0) startAhead();
+}
+
+function answer(id, response, error, failed, lines) {
   if (!failed) {
     const header = { type: 'result', id, status: response.status, headers: response.headers, logs: lines };
     if (send(header, response.body)) return;
@@ -393,6 +404,37 @@ function finish(id, logs, error, value, failed) {
   if (!send({ type: 'error', id, error: info, logs: lines })) {
     send({ type: 'error', id, error: info, logs: ['[logs dropped: the error header would exceed the protocol limit]'] });
   }
+}
+
+/**
+ * Starts the call sent ahead once a slot is free and every answer before it is written out
+ * (if this process died in the call, the daemon must have seen the answers before it, or it
+ * would think the call never started and send it again).
+ */
+function startAhead() {
+  if (ahead.length === 0 || inFlight >= maxCalls || waitingFlush) return;
+  if (socket.writableLength > 0) {
+    waitingFlush = true;
+    // Its callback runs once everything written before it is flushed.
+    socket.write(EMPTY, () => {
+      waitingFlush = false;
+      startAhead();
+    });
+    return;
+  }
+  const next = ahead.shift();
+  invoke(next.header, next.body);
+}
+
+function cancel(header) {
+  for (let i = 0; i < ahead.length; i++) {
+    if (ahead[i].header.id === header.id) {
+      ahead.splice(i, 1);
+      send({ type: 'cancelled', id: header.id });
+      return;
+    }
+  }
+  // Started or answered already: the daemon takes its answer.
 }
 
 /**
@@ -421,8 +463,16 @@ function onFrame(header, body) {
   if (header.type === 'init' && state === 'init') {
     state = 'loading';
     init(header);
-  } else if (header.type === 'invoke' && state === 'idle' && inFlight < maxCalls) {
-    invoke(header, body);
+  } else if (header.type === 'invoke' && state === 'idle' && inFlight + ahead.length <= maxCalls) {
+    // At most one call beyond maxCalls: the daemon's pipelining (docs/protocol.md).
+    if (inFlight < maxCalls && ahead.length === 0 && !waitingFlush && socket.writableLength === 0) {
+      invoke(header, body);
+    } else {
+      ahead.push({ header, body });
+      startAhead();
+    }
+  } else if (header.type === 'cancel' && state === 'idle') {
+    cancel(header);
   } else {
     fail(`unexpected ${JSON.stringify(header.type)} frame in state ${state}`);
   }

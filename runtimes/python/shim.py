@@ -107,6 +107,29 @@ class Connection:
     def send(self, header, body=b''):
         self.send_raw(_encode(header), body)
 
+    def take_cancel(self, rid):
+        """Whether a whole `cancel` frame for call `rid` is buffered already (removed if so):
+        the daemon asked back a call it sent ahead (docs/protocol.md, pipelining) before this
+        shim started it. Only small body-less frames that mention "cancel" are parsed."""
+        buf = self.buf
+        n = len(buf)
+        pos = 0
+        while n - pos >= 8:
+            header_len = int.from_bytes(buf[pos:pos + 4], 'big')
+            body_len = int.from_bytes(buf[pos + 4:pos + 8], 'big')
+            end = pos + 8 + header_len + body_len
+            if end > n:
+                return False
+            if body_len == 0 and header_len < 512:
+                raw = bytes(buf[pos + 8:end])
+                if b'"cancel"' in raw:
+                    header = _parse_header(raw)
+                    if header['type'] == 'cancel' and header.get('id') == rid:
+                        del buf[pos:end]
+                        return True
+            pos = end
+        return False
+
 
 def _parse_header(raw):
     try:
@@ -711,6 +734,8 @@ class AsyncCalls:
                 if frame is None:
                     return
                 header, body = frame
+                if header['type'] == 'cancel':
+                    continue  # only calls sent ahead are cancelled, never with concurrency > 1
                 if header['type'] != 'invoke' or self.in_flight >= self.limit:
                     raise ProtocolError('unexpected %r frame with %d calls in flight' % (header['type'], self.in_flight))
                 self.in_flight += 1
@@ -786,10 +811,18 @@ def main():
         runtime.init(header)
         if runtime.concurrency > 1:
             AsyncCalls(runtime).run()
+        # One call at a time, in order: a call the daemon sent ahead (pipelining) waits in the
+        # socket until the one before it is answered.
         while True:
             header, body = conn.read_frame()
-            if header['type'] != 'invoke':
-                raise ProtocolError('expected invoke, got %r' % header['type'])
+            kind = header['type']
+            if kind != 'invoke':
+                if kind == 'cancel':
+                    continue  # for a call already answered: the daemon has its answer
+                raise ProtocolError('expected invoke, got %r' % kind)
+            if conn.buf and conn.take_cancel(header.get('id')):
+                conn.send({'type': 'cancelled', 'id': header['id']})
+                continue
             runtime.invoke(header, body)
     except (EOFError, OSError):
         # The daemon closed the connection (or it broke): nothing left to serve.

@@ -2,7 +2,7 @@
 // path (DeployTarget) and the metrics (MetricsSource). They know nothing else of it.
 import type { FunctionRecord } from '../model/function-model.js';
 import type { DriverHealth, ExecutionMode, InstanceUsage, RuntimeName, SecretFile } from './driver.js';
-import type { InvokeOutcome } from './pool/pool.js';
+import type { CallSignal, InvokeOutcome } from './pool/pool.js';
 import type { InvokeRequest } from './protocol/shim-channel.js';
 import type { InstanceInfo } from '../model/api-types.js';
 
@@ -45,7 +45,7 @@ export interface ExecutionApi extends MetricsSource {
   health(): Record<ExecutionMode, DriverHealth>;
   instanceCounts(functionName: string): InstanceCounts;
   /** `signal`: the client went away (a queued call leaves the queue; a running one finishes). */
-  invoke(functionName: string, req: Omit<InvokeRequest, 'timeoutMs'>, signal?: AbortSignal): Promise<InvokeOutcome>;
+  invoke(functionName: string, req: Omit<InvokeRequest, 'timeoutMs'>, signal?: CallSignal): Promise<InvokeOutcome>;
   listInstances(): InstanceInfo[];
   stopInstance(id: string): Promise<void>;
 }

@@ -81,7 +81,15 @@ export interface RunningInstance {
    * At most `concurrency` at a time per instance (one unless the function's config asks
    * for more and the instance took it): the pool never sends more.
    */
-  invoke(req: InvokeRequest): Promise<InvokeResult>;
+  invoke(req: InvokeRequest, onStart?: () => void, ahead?: boolean): Promise<InvokeResult>;
+  /**
+   * True when the instance takes one call sent ahead of the one it runs (`invoke` with
+   * `ahead`; only with `concurrency` 1): `onStart` runs when it starts, `cancel(id)` asks for
+   * it back, and one that never starts rejects with CallNotStarted (docs/protocol.md).
+   * Absent: the pool sends one call at a time per slot and `onStart` is not used.
+   */
+  readonly pipelining?: boolean;
+  cancel?(id: string): void;
   /** Calls this instance runs at once; absent = 1. */
   readonly concurrency?: number;
   /** How this instance came to be: a full cold start or a specialised pre-warmed one. */

@@ -9,7 +9,7 @@ import { declaredDependencies } from '../model/function-files.js';
 import type { DeployTarget, ExecutionApi, InstanceCounts, InstanceInfo, InstanceState, InstanceUsageReport, SecretSource } from './api.js';
 import type { Driver, DriverHealth, ExecutionMode, RuntimeName } from './driver.js';
 import { CapacityGate } from './pool/capacity.js';
-import { FunctionPool, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool/pool.js';
+import { FunctionPool, type CallSignal, type InvokeOutcome, type PoolFunction, type PoolInstance } from './pool/pool.js';
 import type { InvokeRequest } from './protocol/shim-channel.js';
 
 /** Per-instance pids limit: enough for a runtime's own threads (node starts ~11) and a few children. */
@@ -83,7 +83,7 @@ export class ExecutionManager implements ExecutionApi, DeployTarget {
   }
 
   /** Hot path: one map lookup, no registry query. `signal`: the client went away (see FunctionPool.invoke). */
-  invoke(name: string, req: Omit<InvokeRequest, 'timeoutMs'>, signal?: AbortSignal): Promise<InvokeOutcome> {
+  invoke(name: string, req: Omit<InvokeRequest, 'timeoutMs'>, signal?: CallSignal): Promise<InvokeOutcome> {
     const entry = this.pools.get(name);
     if (!entry) return Promise.reject(new FaasError('FUNCTION_NOT_FOUND', `function "${name}" does not exist`, { details: { function: name } }));
     if (this.draining) return Promise.reject(new FaasError('DRAINING', 'faasd is shutting down; retry against another instance', { retryAfter: 5 }));

@@ -27,8 +27,18 @@ interface StoredKey {
   key: AuthenticatedKey;
 }
 
+/** Valid keys remembered by their text (KeyRing.lookup): at most this many. */
+const CACHED_KEYS = 64;
+
 export class KeyRing {
   private readonly keys: StoredKey[];
+  /**
+   * Keys that matched, by their text: a repeat request skips the SHA-256 and the comparisons.
+   * Only valid keys are kept (a guess always pays the full constant-time path), and the ring
+   * is built once from the config, so a key removed from it (a restart) is gone from here too.
+   * Bounded: cleared when full.
+   */
+  private readonly known = new Map<string, AuthenticatedKey>();
 
   constructor(configured: readonly ApiKeyConfig[]) {
     this.keys = configured.map((k) => {
@@ -47,10 +57,16 @@ export class KeyRing {
   }
 
   lookup(token: string): AuthenticatedKey | null {
+    const cached = this.known.get(token);
+    if (cached) return cached;
     const digest = crypto.hash('sha256', token, 'buffer');
     let found: AuthenticatedKey | null = null;
     for (const k of this.keys) {
       if (crypto.timingSafeEqual(digest, k.digest)) found = k.key;
+    }
+    if (found) {
+      if (this.known.size >= CACHED_KEYS) this.known.clear();
+      this.known.set(token, found);
     }
     return found;
   }

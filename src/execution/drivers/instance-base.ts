@@ -129,8 +129,15 @@ export abstract class InstanceBase implements RunningInstance, GenericInstance {
     await Promise.race([this.channel!.init(fn, spec.environment), this.died()]);
   }
 
-  invoke(req: InvokeRequest): Promise<InvokeResult> {
-    return this.channel!.invoke(req);
+  /** The shim takes one call ahead of the running one (pipelining: docs/protocol.md). */
+  readonly pipelining = true;
+
+  invoke(req: InvokeRequest, onStart?: () => void, ahead?: boolean): Promise<InvokeResult> {
+    return this.channel!.invoke(req, onStart, ahead);
+  }
+
+  cancel(id: string): void {
+    this.channel?.cancel(id);
   }
 
   /** What the shim took of the function's `concurrency` in init_ok (1 before init). */

@@ -13,7 +13,7 @@ import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
 import type { Driver, ExitInfo, InstanceSpec, RunningInstance } from '../driver.js';
-import type { InvokeRequest, InvokeResult } from '../protocol/shim-channel.js';
+import { CallNotStarted, type InvokeRequest, type InvokeResult } from '../protocol/shim-channel.js';
 import type { CapacityGate } from './capacity.js';
 
 export type InstanceState = 'starting' | 'idle' | 'busy' | 'stopping';
@@ -56,6 +56,17 @@ export interface PoolInstance {
 
 export type ServedBy = 'warm' | 'prewarmed' | 'cold';
 
+/**
+ * What the pool needs of a call's abort signal: an AbortSignal, or something lighter with
+ * the same shape (the gateway's per-request ClientGone: no EventTarget per call).
+ */
+export interface CallSignal {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface InvokeOutcome {
   result: InvokeResult;
   instanceId: string;
@@ -74,6 +85,16 @@ export interface PoolOptions {
   coldStartTimeoutMs: number;
   queueLimit: number;
 }
+
+/**
+ * Pipelining (docs/protocol.md): when calls are queued and every instance is busy, the next
+ * queued call is sent to an instance running one call, into its socket behind that call, so
+ * its shim finds it there when it answers instead of sleeping until the daemon writes again.
+ * Only behind short calls (head-of-line blocking): while the function's recent calls took
+ * under PIPELINE_MAX_MS on average.
+ */
+const PIPELINE_MAX_MS = 10;
+const PIPELINE_SCAN = 32;
 
 interface Waiter {
   resolve(inst: PoolInstance): void;
@@ -99,6 +120,10 @@ export class FunctionPool {
   /** Calls running on instances now (max_concurrency with concurrency > 1). */
   private inFlight = 0;
   private readonly waiters: Waiter[] = [];
+  /** Calls sent ahead into a busy instance's socket and not started yet (still waiting: queue depth). */
+  private ahead = 0;
+  /** Moving average of the function's call durations (ms), for pipelining; Infinity until one is known. */
+  private callMs = Number.POSITIVE_INFINITY;
   private starting = 0;
   /** Idle instances of other functions being stopped to free a slot for us (makeRoom). */
   private roomRequested = false;
@@ -127,8 +152,9 @@ export class FunctionPool {
     return this.fn.version;
   }
 
+  /** Calls waiting to run: queued, or sent ahead to a busy instance and not started. */
   get queueDepth(): number {
-    return this.waiters.length;
+    return this.waiters.length + this.ahead;
   }
 
   list(): PoolInstance[] {
@@ -184,30 +210,43 @@ export class FunctionPool {
    * timeout); a disconnect leaves it to finish, since killing the instance would cost more
    * than the answer.
    */
-  async invoke(req: InvokeRequest, signal?: AbortSignal): Promise<InvokeOutcome> {
+  async invoke(req: InvokeRequest, signal?: CallSignal): Promise<InvokeOutcome> {
     if (this.closed) throw new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`);
     if (signal?.aborted) throw notRun(this.fn.name, signal.reason);
     const t0 = performance.now();
     // A slot on an instance, taken: released (release) however the call ends.
-    const inst = this.takeSlot() ?? (await this.waitForInstance(signal));
-    if (signal?.aborted) {
-      // Aborted between being handed an instance and being sent: still never run.
-      this.release(inst);
-      throw notRun(this.fn.name, signal.reason);
-    }
-    const waitMs = performance.now() - t0;
-    const coldStart = inst.onDemand && inst.invocations === 0;
-    const start: ServedBy = coldStart ? (inst.running?.startKind ?? 'cold') : 'warm';
-    inst.invocations += 1;
-    try {
-      const result = await this.runOn(inst, req, signal);
-      return { result, instanceId: inst.id, coldStart, start, waitMs };
-    } catch (e) {
-      if (e instanceof FaasError) e.instance = { id: inst.id, coldStart, start };
-      throw e;
-    } finally {
-      inst.lastUsedAt = Date.now();
-      this.release(inst);
+    let inst = this.takeSlot() ?? (await this.waitForInstance(signal));
+    for (;;) {
+      if (signal?.aborted) {
+        // Aborted between being handed an instance and being sent: still never run.
+        this.release(inst);
+        throw notRun(this.fn.name, signal.reason);
+      }
+      const waitMs = performance.now() - t0;
+      const coldStart = inst.onDemand && inst.invocations === 0;
+      const start: ServedBy = coldStart ? (inst.running?.startKind ?? 'cold') : 'warm';
+      // Handed a slot behind the call its instance runs (offer: pipelining).
+      const ahead = inst.active > inst.slots;
+      inst.invocations += 1;
+      try {
+        const result = await this.runOn(inst, req, signal, ahead);
+        return { result, instanceId: inst.id, coldStart, start, waitMs };
+      } catch (e) {
+        if (!(e instanceof CallNotStarted)) {
+          if (e instanceof FaasError) e.instance = { id: inst.id, coldStart, start };
+          throw e;
+        }
+        // Sent ahead and never started: its client left (the shim dropped it), or its
+        // instance ended first (a crash, the timeout of the call before it). Never run.
+        inst.invocations -= 1;
+        if (e.cancelled || signal?.aborted) throw notRun(this.fn.name, signal?.reason);
+        if (this.closed) throw new FaasError('FUNCTION_NOT_FOUND', `function "${this.fn.name}" was deleted`);
+      } finally {
+        inst.lastUsedAt = Date.now();
+        this.release(inst);
+      }
+      // First in the queue again: it was next before it was sent.
+      inst = this.takeSlot() ?? (await this.waitForInstance(signal, true));
     }
   }
 
@@ -314,8 +353,9 @@ export class FunctionPool {
     return n;
   }
 
-  private waitForInstance(signal?: AbortSignal): Promise<PoolInstance> {
-    if (this.waiters.length >= this.opts.queueLimit) {
+  /** Queued for the next free slot; `again` (a call sent ahead that never started): at the front, past the limit. */
+  private waitForInstance(signal?: CallSignal, again = false): Promise<PoolInstance> {
+    if (!again && this.waiters.length >= this.opts.queueLimit) {
       const limit = this.opts.queueLimit;
       return Promise.reject(
         new FaasError('QUEUE_FULL', `function "${this.fn.name}" has ${limit} requests queued already, its queue's limit; retry later`, {
@@ -352,9 +392,43 @@ export class FunctionPool {
         signal.addEventListener('abort', onAbort, { once: true });
         waiter.detach = () => signal.removeEventListener('abort', onAbort);
       }
-      this.waiters.push(waiter);
+      if (again) this.waiters.unshift(waiter);
+      else this.waiters.push(waiter);
       this.startForWaiters();
+      if (this.canPipeline()) this.pipelineQueued();
     });
+  }
+
+  /** Pipelining is on for this function now: queued calls no start will take, short calls, no max_concurrency. */
+  private canPipeline(): boolean {
+    return (
+      this.waiters.length > this.starting * (this.fn.concurrency ?? 1) &&
+      this.callMs < PIPELINE_MAX_MS &&
+      (this.fn.maxInFlight ?? Number.POSITIVE_INFINITY) === Number.POSITIVE_INFINITY &&
+      !this.closed
+    );
+  }
+
+  /** Sends the oldest queued call ahead to `inst` if it runs exactly one call of the current version. */
+  private pipelineTo(inst: PoolInstance): boolean {
+    if (inst.slots !== 1 || inst.active !== 1 || inst.state !== 'busy' || inst.generation !== this.generation || inst.running?.pipelining !== true) return false;
+    const waiter = this.nextWaiter()!;
+    inst.active += 1;
+    this.inFlight += 1;
+    waiter.resolve(inst);
+    return true;
+  }
+
+  /**
+   * A call was queued behind busy instances: the first that runs one call takes it ahead.
+   * Opportunistic: at most PIPELINE_SCAN instances are looked at (a release offers the queue
+   * to its instance anyway), so a pool of hundreds all with a call ahead costs no long scan.
+   */
+  private pipelineQueued(): void {
+    let n = 0;
+    for (const inst of this.instances.values()) {
+      if (this.pipelineTo(inst) || ++n >= PIPELINE_SCAN) return;
+    }
   }
 
   /** Takes a waiter out of the queue (timeout, abort) and detaches it. */
@@ -535,6 +609,9 @@ export class FunctionPool {
       this.occupy(inst);
       waiter.resolve(inst);
     }
+    // Pipelining: one more queued call behind the one it now runs, when no start under way
+    // will take the queue (max_instances or max_concurrent_functions reached).
+    if (inst.active === 1 && this.canPipeline()) this.pipelineTo(inst);
     if (inst.slots > 1) {
       const i = this.open.indexOf(inst);
       // Partly busy: its free slots are offered before an idle instance's (it was full,
@@ -556,17 +633,24 @@ export class FunctionPool {
    * Hot path: one promise, one timer and one abort listener per call; the instance's exit is
    * watched once per instance (onExit -> abortCalls).
    */
-  private runOn(inst: PoolInstance, req: InvokeRequest, signal?: AbortSignal): Promise<InvokeResult> {
+  private runOn(inst: PoolInstance, req: InvokeRequest, signal: CallSignal | undefined, ahead: boolean): Promise<InvokeResult> {
     const running = inst.running!;
     const fn = this.fn;
-    if (inst.exit) return Promise.reject(exitError(fn.name, inst.exit));
+    if (inst.exit) return Promise.reject(ahead ? new CallNotStarted(false) : exitError(fn.name, inst.exit));
+    const pipelining = running.pipelining === true;
+    if (ahead) this.ahead += 1;
     return new Promise<InvokeResult>((resolve, reject) => {
       let settled = false;
       let timedOut = false;
+      // Sent ahead, a call starts when the call before it is answered (onStart).
+      let started = false;
+      let startedAt = 0;
+      let timer: NodeJS.Timeout | undefined;
       let graceTimer: NodeJS.Timeout | undefined;
       const settle = (err: Error | null, result?: InvokeResult): void => {
         if (settled) return;
         settled = true;
+        if (!started && ahead) this.ahead -= 1;
         clearTimeout(timer);
         clearTimeout(graceTimer);
         signal?.removeEventListener('abort', onAbort);
@@ -583,24 +667,43 @@ export class FunctionPool {
         inst.abortCalls.delete(onExit);
         void running.kill().finally(() => settle(err));
       };
-      const timer = setTimeout(() => {
-        deadline(
-          new FaasError('INSTANCE_TIMEOUT', `function "${fn.name}" did not answer within its timeout of ${fn.timeoutMs / 1000}s`, {
-            details: { timeout_seconds: fn.timeoutMs / 1000 },
-          }),
-        );
-      }, fn.timeoutMs);
-      // A disconnect leaves the call running; only a deadline ends it.
+      const callDeadline = (): FaasError => new FaasError('INSTANCE_TIMEOUT', `function "${fn.name}" did not answer within the call's deadline`, { details: { deadline: true } });
+      // The function's timeout runs from the call's start, not from when it was sent ahead.
+      const onStart = (): void => {
+        if (settled || started) return;
+        started = true;
+        if (ahead) this.ahead -= 1;
+        startedAt = performance.now();
+        timer = setTimeout(() => {
+          deadline(
+            new FaasError('INSTANCE_TIMEOUT', `function "${fn.name}" did not answer within its timeout of ${fn.timeoutMs / 1000}s`, {
+              details: { timeout_seconds: fn.timeoutMs / 1000 },
+            }),
+          );
+        }, fn.timeoutMs);
+        // Its deadline passed while it was ahead and the shim had started it already.
+        if (signal?.aborted && isDeadline(signal.reason)) deadline(callDeadline());
+      };
+      // A disconnect leaves a running call running; only a deadline ends it. A call not
+      // started yet (sent ahead) is asked back: the shim drops it unless it has started it.
       const onAbort = (): void => {
-        if (isDeadline(signal!.reason)) deadline(new FaasError('INSTANCE_TIMEOUT', `function "${fn.name}" did not answer within the call's deadline`, { details: { deadline: true } }));
+        if (!started) running.cancel?.(req.id);
+        else if (isDeadline(signal!.reason)) deadline(callDeadline());
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      const onExit = (exit: ExitInfo): void => settle(exitError(fn.name, exit));
+      const onExit = (exit: ExitInfo): void => settle(started ? exitError(fn.name, exit) : new CallNotStarted(false));
       inst.abortCalls.add(onExit);
-      running.invoke(req).then(
-        (result) => settle(null, result),
+      running.invoke(req, pipelining ? onStart : undefined, ahead).then(
+        (result) => {
+          if (started && !settled) {
+            const ms = performance.now() - startedAt;
+            this.callMs = this.callMs === Number.POSITIVE_INFINITY ? ms : this.callMs * 0.8 + ms * 0.2;
+          }
+          settle(null, result);
+        },
         (err: Error) => {
           if (timedOut) return; // the kill above settles this call with the timeout
+          if (err instanceof CallNotStarted) return settle(err);
           // The connection dropped: wait briefly for the real exit reason (OOM vs crash),
           // which onExit delivers through abortCalls.
           if (err instanceof FaasError && err.code === 'INSTANCE_CRASHED' && inst.abortCalls.has(onExit)) {
@@ -610,6 +713,7 @@ export class FunctionPool {
           settle(err);
         },
       );
+      if (!pipelining) onStart();
     });
   }
 

@@ -46,6 +46,26 @@ interface Pending<T> {
   reject(err: Error): void;
 }
 
+/** One invocation sent to the shim and not answered yet. */
+interface Call extends Pending<InvokeResult> {
+  id: string;
+  /** False while it waits in the shim's socket behind the call it runs (sent ahead). */
+  started: boolean;
+  /** Runs once, when the shim starts it (at once for a call not sent ahead). */
+  onStart: (() => void) | null;
+}
+
+/**
+ * A call sent ahead that the shim never started: its instance died, or it was cancelled
+ * (cancel frame) and the shim dropped it. The pool queues it again or answers it as a call
+ * that was not run; it never ran.
+ */
+export class CallNotStarted extends Error {
+  constructor(readonly cancelled: boolean) {
+    super(cancelled ? 'the call was cancelled before it started' : 'the instance ended before the call started');
+  }
+}
+
 /** 'idle': initialised, taking calls (up to `concurrency` in flight). */
 type State = 'connecting' | 'ready' | 'initializing' | 'idle' | 'closed';
 
@@ -68,8 +88,10 @@ export class ShimChannel {
   #asked = 1;
   /** Calls the shim accepted in init_ok (1 unless it said more). */
   #concurrency = 1;
-  /** Calls sent and not answered, by request id: at most #concurrency. */
-  #calls = new Map<string, Pending<InvokeResult>>();
+  /** Calls sent and not answered, by request id: at most #concurrency, plus one sent ahead. */
+  #calls = new Map<string, Call>();
+  /** Calls sent ahead (in the shim's socket behind a running call), oldest first. */
+  #ahead: Call[] = [];
   #finished = false;
 
   constructor(socket: net.Socket) {
@@ -119,10 +141,19 @@ export class ShimChannel {
     });
   }
 
-  invoke(req: InvokeRequest): Promise<InvokeResult> {
+  /**
+   * One call. With `concurrency` 1 and a call running, it may be sent ahead (`ahead` true):
+   * its frame goes into the socket now, so the shim finds it buffered when it answers the
+   * running call, and the shim starts it then (docs/protocol.md, pipelining). `onStart` runs
+   * when the call starts: at once for a call sent to a free shim, else when the call before
+   * it is answered. A call sent ahead that never starts rejects with CallNotStarted.
+   */
+  invoke(req: InvokeRequest, onStart?: () => void, ahead = false): Promise<InvokeResult> {
     if (this.#state === 'closed') return Promise.reject(connectionClosed());
     if (this.#state !== 'idle') return Promise.reject(new Error(`invoke called in state ${this.#state}`));
-    if (this.#calls.size >= this.#concurrency || this.#calls.has(req.id)) {
+    const running = this.#calls.size - this.#ahead.length;
+    const goesAhead = running >= this.#concurrency;
+    if ((goesAhead && !(ahead && this.#concurrency === 1 && this.#ahead.length === 0)) || this.#calls.has(req.id)) {
       return Promise.reject(new Error(`invoke called in state invoking with ${this.#calls.size} of ${this.#concurrency} calls in flight`));
     }
     let frame: Buffer[];
@@ -143,9 +174,23 @@ export class ShimChannel {
       return Promise.reject(err as Error);
     }
     return new Promise((resolve, reject) => {
-      this.#calls.set(req.id, { resolve, reject });
+      const call: Call = { id: req.id, resolve, reject, started: !goesAhead, onStart: goesAhead ? (onStart ?? null) : null };
+      this.#calls.set(req.id, call);
+      if (goesAhead) this.#ahead.push(call);
       this.#write(frame);
+      if (!goesAhead) onStart?.();
     });
+  }
+
+  /**
+   * Asks the shim to drop a call sent ahead that it has not started (its client left). The
+   * shim answers `cancelled` if it dropped it (the call rejects with CallNotStarted), or runs
+   * it and answers as usual if it had started it already. Nothing for a started call.
+   */
+  cancel(id: string): void {
+    const call = this.#calls.get(id);
+    if (!call || call.started || this.#finished) return;
+    this.#write(encodeFrame({ type: 'cancel', id }));
   }
 
   destroy(): void {
@@ -213,27 +258,34 @@ export class ShimChannel {
         return;
       }
       case 'result': {
-        const pending = this.#call(header);
+        const call = this.#call(header);
         const { status, headers, logs } = header;
         if (!Number.isInteger(status) || (status as number) < 100 || (status as number) > 599) {
           throw malformed(header);
         }
         if (!isStringRecord(headers) || !isStringArray(logs)) throw malformed(header);
-        this.#calls.delete(header.id as string);
-        pending.resolve({ status: status as number, headers, body, logs });
+        this.#answered(call);
+        call.resolve({ status: status as number, headers, body, logs });
         return;
       }
       case 'error': {
-        const pending = this.#call(header);
+        const call = this.#call(header);
         const error = shimError(header);
         const { logs } = header;
         if (!isStringArray(logs)) throw malformed(header);
-        this.#calls.delete(header.id as string);
-        pending.reject(
+        this.#answered(call);
+        call.reject(
           new FaasError('FUNCTION_ERROR', error.message, {
             details: { errorType: error.type, stack: error.stack, logs },
           }),
         );
+        return;
+      }
+      case 'cancelled': {
+        // The shim dropped a call sent ahead before starting it (our cancel frame).
+        const call = this.#call(header);
+        this.#answered(call);
+        call.reject(new CallNotStarted(true));
         return;
       }
       default:
@@ -247,12 +299,29 @@ export class ShimChannel {
     }
   }
 
-  /** The call a result or error frame answers (it stays pending until the frame is checked). */
-  #call(header: FrameHeader): Pending<InvokeResult> {
+  /** The call a result, error or cancelled frame answers (it stays pending until the frame is checked). */
+  #call(header: FrameHeader): Call {
     this.#expect('idle', header);
-    const pending = typeof header.id === 'string' ? this.#calls.get(header.id) : undefined;
-    if (!pending) throw new FaasError('PROTOCOL_ERROR', `${header.type} frame for unknown request ${String(header.id)}`);
-    return pending;
+    const call = typeof header.id === 'string' ? this.#calls.get(header.id) : undefined;
+    if (!call) throw new FaasError('PROTOCOL_ERROR', `${header.type} frame for unknown request ${String(header.id)}`);
+    return call;
+  }
+
+  /** `call` is over: the call sent ahead, if any, is the shim's now (it starts it on its own). */
+  #answered(call: Call): void {
+    this.#calls.delete(call.id);
+    if (!call.started) {
+      // Only a cancelled call is answered before it starts (a shim runs its calls in order).
+      const i = this.#ahead.indexOf(call);
+      if (i >= 0) this.#ahead.splice(i, 1);
+      return;
+    }
+    if (this.#ahead.length === 0 || this.#calls.size - this.#ahead.length >= this.#concurrency) return;
+    const next = this.#ahead.shift()!;
+    next.started = true;
+    const onStart = next.onStart;
+    next.onStart = null;
+    onStart?.();
   }
 
   /** Rejects everything pending, settles `closed` and drops the socket; runs once. */
@@ -263,9 +332,11 @@ export class ShimChannel {
     const err = connectionClosed(reason);
     this.#ready.reject(err);
     this.#init?.reject(err);
-    for (const call of this.#calls.values()) call.reject(err);
+    // A call sent ahead never ran: the pool may send it elsewhere.
+    for (const call of this.#calls.values()) call.reject(call.started ? err : new CallNotStarted(false));
     this.#init = null;
     this.#calls.clear();
+    this.#ahead = [];
     this.#resolveClosed(reason);
     this.#socket.destroy();
   }
