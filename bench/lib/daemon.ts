@@ -28,7 +28,9 @@ export interface FaasdOptions {
   prewarm?: boolean;
   /** Extra environment for the daemon (A/B runs of a lever behind a FAASD_* switch: bench/tools/ab.ts). */
   env?: Record<string, string>;
-  /** Another checkout's root to run faasd from (its dist/ and runtimes/): bench/tools/ab.ts --repo-a. */
+  /** The config's `prewarm` section as is (A/B runs of pool sizes: bench/tools/ab-start.ts); wins over `prewarm`. */
+  prewarmConfig?: Record<string, unknown>;
+  /** Run the faasd of another checkout (its dist/, built) instead of this one's: a before/after A/B. */
   repoDir?: string;
 }
 
@@ -100,6 +102,7 @@ export class Faasd {
       ...(opts.prewarm !== false && process.env.FAASD_BENCH_PREWARM_MAX
         ? { prewarm: { process: { max: Number(process.env.FAASD_BENCH_PREWARM_MAX) }, container: { max: Number(process.env.FAASD_BENCH_PREWARM_MAX) } } }
         : {}),
+      ...(opts.prewarmConfig ? { prewarm: opts.prewarmConfig } : {}),
     };
     const configFile = path.join(dir, 'faas_config.yaml');
     fs.writeFileSync(configFile, stringify(config), { mode: 0o600 });
@@ -110,13 +113,13 @@ export class Faasd {
       fs.mkdirSync(opts.cpuProfDir, { recursive: true });
       nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
     }
-    const entry = resolveEntry(opts.entry);
-    const root = opts.repoDir ?? REPO_DIR;
-    const script = entry === 'dist' ? [path.join(root, 'bin', 'faasd.js')] : ['--import', 'tsx', path.join(root, 'bench', 'lib', 'faasd-entry.ts')];
-    if (entry === 'dist' && !fs.existsSync(path.join(root, 'dist', 'cli.js'))) throw new Error('dist/cli.js is missing: run `npm run build` first or use --daemon src');
+    const repo = opts.repoDir ?? REPO_DIR;
+    const entry = opts.repoDir ? 'dist' : resolveEntry(opts.entry);
+    const script = entry === 'dist' ? [path.join(repo, 'bin', 'faasd.js')] : ['--import', 'tsx', path.join(REPO_DIR, 'bench', 'lib', 'faasd-entry.ts')];
+    if (entry === 'dist' && !fs.existsSync(path.join(repo, 'dist', 'cli.js'))) throw new Error(`${repo}/dist/cli.js is missing: run \`npm run build\` there first or use --daemon src`);
     // FAAS_DISABLE_CONTAINER=1 npm run bench: container figures read "unavailable" (as on a host without Docker).
     const passThrough: Record<string, string> = { ...(process.env.FAAS_DISABLE_CONTAINER ? { FAAS_DISABLE_CONTAINER: process.env.FAAS_DISABLE_CONTAINER } : {}), ...(opts.env ?? {}) };
-    const child = startChild(process.execPath, [...nodeArgs, ...script, '-c', configFile], { cwd: root, env: cleanEnv(passThrough), stdio: ['ignore', out, out] });
+    const child = startChild(process.execPath, [...nodeArgs, ...script, '-c', configFile], { cwd: repo, env: cleanEnv(passThrough), stdio: ['ignore', out, out] });
     fs.closeSync(out);
     try {
       const url = await waitForFile(logFile, (t) => /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"faasd listening"/.exec(t)?.[1] ?? null, child, 60_000, 'faasd');

@@ -311,7 +311,9 @@ async function init(header) {
   fnVersion = Number(fn.version);
   for (const key of Object.keys(env)) process.env[key] = String(env[key]);
   prepare();
-  const started = performance.now();
+  // Not performance.now(): the global `performance` is loaded on its first use (~1 ms), which
+  // would land here, on a pre-warmed instance's specialisation.
+  const started = process.hrtime.bigint();
   try {
     const file = path.resolve(fn.dir, fn.file);
     const exports = await loadModule(file);
@@ -324,7 +326,7 @@ async function init(header) {
     send({ type: 'init_error', error: errorInfo(err) }, null, () => process.exit(4));
     return;
   }
-  const loadMs = Math.round((performance.now() - started) * 1000) / 1000;
+  const loadMs = Math.round(Number(process.hrtime.bigint() - started) / 1000) / 1000;
   state = 'idle';
   if (concurrency > 1) {
     // Node runs async handlers' awaits interleaved; a sync one simply finishes before the next.

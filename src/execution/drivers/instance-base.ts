@@ -126,8 +126,12 @@ export abstract class InstanceBase implements RunningInstance, GenericInstance {
       ...(spec.handler ? { handler: spec.handler } : {}),
       ...(spec.concurrency && spec.concurrency > 1 ? { concurrency: spec.concurrency } : {}),
     };
-    await Promise.race([this.channel!.init(fn, spec.environment), this.died()]);
+    const ok = await Promise.race([this.channel!.init(fn, spec.environment), this.died()]);
+    this.loadMs = ok.loadMs;
   }
+
+  /** What the shim said loading the function's module took (init_ok's load_ms). */
+  loadMs = 0;
 
   /** The shim takes one call ahead of the running one (pipelining: docs/protocol.md). */
   readonly pipelining = true;

@@ -2,6 +2,7 @@
 // fits, else a full cold start; specialising a generic instance (its function's limits, its
 // files, then `init`); the pre-warm pool; close. A driver supplies what differs: how to
 // launch a shim, how to apply a function's limits to a running instance, its health.
+import fs from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { FaasError } from '../../errors.js';
 import type { Driver, DriverHealth, InstanceSpec, RunningInstance, RuntimeName } from '../driver.js';
@@ -9,6 +10,9 @@ import { GenericPool, copyFunctionFiles, startInCodeSlot, startPreferringPrewarm
 import { GENERIC_LIMITS, type InstanceBase, startError } from './instance-base.js';
 import { startOrDiscard, withStartTimeout } from './instance-start.js';
 import { fillSecretsDir, withSecretsDir } from './secrets-dir.js';
+
+/** FAASD_TRACE_STARTS=1: each pre-warmed start logs how long its steps took (bench/tools/ab-start.ts reads them). */
+const TRACE = process.env.FAASD_TRACE_STARTS === '1';
 
 /**
  * What a launch needs: the resource part of an InstanceSpec (a generic instance has no function
@@ -42,7 +46,12 @@ export abstract class ShimDriver<I extends InstanceBase> implements Driver {
       // Created with the default function limits, so most specialisations change nothing.
       (runtime) =>
         startInCodeSlot(base.runRoot, runtime, (id, slot) =>
-          withSecretsDir(base.runRoot, id, (secretsDir) => this.launch({ instanceId: id, functionName: '', version: 0, runtime, codeDir: slot, ...GENERIC_LIMITS, network: 'none', secretsDir })),
+          withSecretsDir(base.runRoot, id, async (secretsDir) => {
+            // The empty secrets directory is given its final owner and mode now, so a function
+            // with no secrets (most) has nothing to wait for here when it is specialised.
+            await fillSecretsDir(secretsDir, [], base.instanceUid);
+            return this.launch({ instanceId: id, functionName: '', version: 0, runtime, codeDir: slot, ...GENERIC_LIMITS, network: 'none', secretsDir });
+          }),
         ),
       base.logger,
       mode,
@@ -67,10 +76,11 @@ export abstract class ShimDriver<I extends InstanceBase> implements Driver {
   async start(spec: InstanceSpec, signal?: AbortSignal): Promise<RunningInstance> {
     if (this.closed) throw new FaasError('DRAINING', 'faasd is shutting down');
     const fits = this.fitsGeneric(spec) ? spec : { ...spec, prewarmable: false };
+    const t = TRACE ? performance.now() : 0;
     return startPreferringPrewarmed(
       this.generic,
       fits,
-      (g, s) => this.specialise(g, s),
+      (g, s) => this.specialise(g, s, t),
       () => this.coldStart(spec, signal),
       this.base.logger,
     );
@@ -93,19 +103,41 @@ export abstract class ShimDriver<I extends InstanceBase> implements Driver {
    * own read-only code slot (a pre-warmable function has no dependencies, so its directory is
    * a few flat files), then `init` with its environment.
    */
-  private specialise(inst: I, spec: InstanceSpec): Promise<RunningInstance> {
+  private specialise(inst: I, spec: InstanceSpec, tStart = 0): Promise<RunningInstance> {
     return startOrDiscard(inst, async () => {
-      await Promise.all([this.applyLimits(inst, spec), copyFunctionFiles(spec.codeDir, inst.codeSlot!), this.fillSecrets(inst, spec)]);
+      const tr = TRACE ? { t0: performance.now(), limits: 0, copy: 0, secrets: 0, prep: 0, init: 0 } : null;
+      const timed = <T>(k: 'limits' | 'copy' | 'secrets', p: Promise<T>): Promise<T> => (tr ? p.finally(() => (tr[k] = performance.now() - tr.t0)) : p);
+      await Promise.all([timed('limits', this.applyLimits(inst, spec)), timed('copy', copyFunctionFiles(spec.codeDir, inst.codeSlot!)), timed('secrets', this.fillGenericSecrets(inst, spec))]);
+      if (tr) tr.prep = performance.now() - tr.t0;
       inst.id = spec.instanceId;
       inst.startKind = 'prewarmed';
       await withStartTimeout(inst.initialise(spec), this.base.startTimeoutMs, `initialising a pre-warmed instance of "${spec.functionName}"`);
+      if (tr) {
+        const { t0, ...steps } = tr;
+        steps.init = performance.now() - t0 - tr.prep;
+        this.base.logger.info(
+          { trace: 'prewarmed', mode: this.mode, runtime: spec.runtime, function: spec.functionName, take: t0 - tStart, ...steps, load: inst.loadMs },
+          'pre-warmed start steps (ms)',
+        );
+      }
       this.specialised(inst, spec);
     });
   }
 
   /** The function's secrets into the instance's secrets directory, before `init` loads its code. */
-  private fillSecrets(inst: I, spec: InstanceSpec): Promise<void> {
-    return fillSecretsDir(inst.secrets!.dir, spec.secrets ?? [], this.base.instanceUid);
+  private async fillSecrets(inst: I, spec: InstanceSpec): Promise<void> {
+    await fillSecretsDir(inst.secrets!.dir, spec.secrets ?? [], this.base.instanceUid);
+  }
+
+  /**
+   * A generic instance's secrets directory was finished empty when it was launched: nothing to
+   * do without secrets; with some it is made writable again for them (a daemon that is not
+   * root cannot write into its own 0500 directory), then finished as at a cold start.
+   */
+  private async fillGenericSecrets(inst: I, spec: InstanceSpec): Promise<void> {
+    if (!spec.secrets?.length) return;
+    await fs.chmod(inst.secrets!.dir, 0o700);
+    await this.fillSecrets(inst, spec);
   }
 
   /** Fill the pre-warmed pools (after boot, so they do not slow it down). */
