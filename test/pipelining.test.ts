@@ -116,11 +116,13 @@ describe.skipIf(!isRoot)('pipelining: the next queued call waits in a busy insta
     it(`${runtime}: a call ahead of a call that crashes its instance or times out is queued again and runs once`, async () => {
       const d = await startTestDaemon();
       const name = `pipe-crash-${runtime}`;
-      await deploy(d, name, code, { runtime, config: { max_instances: 1, timeout: 1 } });
+      await deploy(d, name, code, { runtime, config: { max_instances: 1, timeout: 3 } });
       await warm(d, name);
+      // The doomed call lasts long enough (1.5 s, 3 s) for the next one to be sent ahead of it
+      // even on a busy machine (0.3 s was not always enough in a full suite on 2 cores).
       for (const [how, args] of [
-        ['crash', { crash: true, sleep: 0.3 }],
-        ['timeout', { sleep: 5 }],
+        ['crash', { crash: true, sleep: 1.5 }],
+        ['timeout', { sleep: 10 }],
       ] as const) {
         const before = invocations(d, name);
         const doomed = invoke(d, name, { who: how, ...args });
