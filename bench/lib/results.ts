@@ -68,6 +68,9 @@ export interface BurstFigure {
   first_call_p95: number;
 }
 
+/** The standing container pool of the second burst figure: 10 generic containers per runtime, up to 12 (~8 MiB of anonymous memory each while idle). */
+export const STANDING_POOL = { python: 10, node: 10, max: 12 } as const;
+
 export type BaselineKey = `spawn/${Runtime}` | `docker-run/${Runtime}`;
 
 export interface ColdResults {
@@ -78,6 +81,8 @@ export interface ColdResults {
   baselines: Partial<Record<BaselineKey, Outcome<ColdFigure>>>;
   /** A burst of deploys against the default config's generic pool (issue 17, target 3). */
   burst?: Partial<Record<Combo, Outcome<BurstFigure>>>;
+  /** The same burst in container mode against a daemon with a standing pool (STANDING_POOL in scenarios/cold.ts). */
+  burst_standing_pool?: Partial<Record<Combo, Outcome<BurstFigure>>>;
 }
 
 export interface DensityFigure {

@@ -10,7 +10,7 @@ import { Skipped, outcome, type BenchContext } from '../lib/context.js';
 import { Faasd, type Mode, type Runtime } from '../lib/daemon.js';
 import { ECHO_BODY, echoCode } from '../lib/functions.js';
 import { HttpClient } from '../lib/http.js';
-import { combo, type BurstFigure, type ColdFigure, type ColdResults } from '../lib/results.js';
+import { STANDING_POOL, combo, type BurstFigure, type ColdFigure, type ColdResults } from '../lib/results.js';
 import { percentile, summarize } from '../lib/stats.js';
 
 function figure(samples: number[], extra: Partial<ColdFigure> = {}): ColdFigure {
@@ -81,7 +81,7 @@ async function faasdCold(ctx: BenchContext, faasd: Faasd, mode: Mode, runtime: R
  * called once as soon as its deploy answers, all in parallel: how many first calls still
  * found a pre-warmed generic instance (x-faas-start: prewarmed), and their latency.
  */
-async function burst(ctx: BenchContext, mode: Mode, runtime: Runtime): Promise<BurstFigure> {
+async function burst(ctx: BenchContext, mode: Mode, runtime: Runtime, faasd: Faasd = ctx.faasd): Promise<BurstFigure> {
   const n = ctx.opts.quick ? 5 : 20;
   const windowMs = ctx.opts.quick ? 500 : 2000;
   ctx.needTime(mode === 'container' ? 25 : 10, `burst ${combo(mode, runtime)}`);
@@ -92,14 +92,14 @@ async function burst(ctx: BenchContext, mode: Mode, runtime: Runtime): Promise<B
   const samples: number[] = [];
   const body = JSON.parse(ECHO_BODY) as unknown;
   // Its own connections: each deploy and call of the burst goes out when its turn comes.
-  const client = new HttpClient(ctx.faasd.url, ctx.faasd.authHeader, n);
+  const client = new HttpClient(faasd.url, faasd.authHeader, n);
   try {
     await Promise.all(
       Array.from({ length: n }, async (_, i) => {
         await sleep((i * windowMs) / n);
         const name = ctx.name(`bench-burst-${mode}-${runtime}`);
         names.push(name);
-        await ctx.deploy(name, mode, runtime, echoCode(runtime, `burst ${i} ${name}`));
+        await ctx.deploy(name, mode, runtime, echoCode(runtime, `burst ${i} ${name}`), {}, faasd);
         const res = await client.request('POST', `/invoke/${name}`, { body, timeoutMs: 60_000 });
         if (res.status !== 200) throw new Error(`burst invoke of ${name}: ${res.status} ${res.body.slice(0, 300)}`);
         const kind = String(res.headers['x-faas-start'] ?? 'cold');
@@ -109,8 +109,8 @@ async function burst(ctx: BenchContext, mode: Mode, runtime: Runtime): Promise<B
     );
   } finally {
     client.close();
-    await Promise.all(names.map((name) => ctx.faasd.remove(name).catch(() => undefined)));
-    await ctx.faasd.waitDriverIdle(mode, 60_000);
+    await Promise.all(names.map((name) => faasd.remove(name).catch(() => undefined)));
+    await faasd.waitDriverIdle(mode, 60_000);
   }
   const fig: BurstFigure = {
     n,
@@ -152,6 +152,27 @@ export async function coldScenario(ctx: BenchContext): Promise<ColdResults> {
   }
   for (const mode of ctx.opts.modes) {
     for (const runtime of ctx.opts.runtimes) results.burst![combo(mode, runtime)] = await outcome(ctx, `burst ${combo(mode, runtime)}`, () => burst(ctx, mode, runtime));
+  }
+
+  // What a burst gets in container mode when the operator keeps a standing pool (the engine
+  // starts ~8 containers a second here: the default pool of 1, growing to 2, cannot keep up).
+  if (ctx.opts.modes.includes('container')) {
+    results.burst_standing_pool = {};
+    const standing = await outcome(ctx, 'burst (standing container pool)', async () => {
+      if (ctx.opts.quick) throw new Skipped('skipped in a quick run (it starts a second daemon)');
+      ctx.needTime(40, 'burst with a standing container pool');
+      const faasd = await Faasd.start({ entry: ctx.faasd.entry, maxConcurrentFunctions: 1000, cpuProfDir: null, prewarmConfig: { container: STANDING_POOL } });
+      try {
+        for (const runtime of ctx.opts.runtimes) {
+          // The pool fills at the engine's pace before the burst.
+          await sleep(6000);
+          results.burst_standing_pool![combo('container', runtime)] = await outcome(ctx, `burst, standing pool container/${runtime}`, () => burst(ctx, 'container', runtime, faasd));
+        }
+      } finally {
+        await faasd.stop();
+      }
+    });
+    if (standing.status !== 'ok') for (const runtime of ctx.opts.runtimes) results.burst_standing_pool[combo('container', runtime)] ??= standing;
   }
 
   const noPrewarm = await outcome(ctx, 'cold (prewarm off)', async () => {
