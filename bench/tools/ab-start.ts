@@ -15,24 +15,14 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Faasd, type Mode, type Runtime } from '../lib/daemon.js';
 import { ECHO_BODY, echoCode } from '../lib/functions.js';
+import { arg, envSpec } from '../lib/ab-args.js';
 import { HttpClient } from '../lib/http.js';
 import { percentile } from '../lib/stats.js';
 
 const median = (v: number[]) => (v.length ? percentile(v, 50) : Number.NaN);
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-}
-const env = (s: string): Record<string, string> =>
-  Object.fromEntries(
-    s
-      .split(',')
-      .filter(Boolean)
-      .map((kv) => kv.split('=') as [string, string]),
-  );
 const trace = { FAASD_TRACE_STARTS: '1' };
-const variants = { A: { ...trace, ...env(arg('a', '')) }, B: { ...trace, ...env(arg('b', '')) } };
+const variants = { A: { ...trace, ...envSpec(arg('a', '')) }, B: { ...trace, ...envSpec(arg('b', '')) } };
 const modes = arg('modes', 'process,container').split(',') as Mode[];
 const runtimes = arg('runtimes', 'python,node').split(',') as Runtime[];
 const n = Number(arg('n', '10'));

@@ -8,23 +8,13 @@
 import { CpuSampler } from '../lib/cpu.js';
 import { Faasd, type Mode, type Runtime } from '../lib/daemon.js';
 import { ECHO_BODY, echoCode } from '../lib/functions.js';
+import { arg, envSpec } from '../lib/ab-args.js';
 import { runLoad } from '../lib/load.js';
 import { percentile } from '../lib/stats.js';
 
 const median = (v: number[]) => percentile(v, 50);
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-}
-const env = (s: string): Record<string, string> =>
-  Object.fromEntries(
-    s
-      .split(',')
-      .filter(Boolean)
-      .map((kv) => kv.split('=') as [string, string]),
-  );
-const variants = { A: env(arg('a', '')), B: env(arg('b', '')) };
+const variants = { A: envSpec(arg('a', '')), B: envSpec(arg('b', '')) };
 const runtime = arg('runtime', 'python') as Runtime;
 const runtimes: Record<string, Runtime> = { A: runtime, B: arg('runtime-b', runtime) as Runtime };
 const mode = arg('mode', 'process') as Mode;

@@ -1,27 +1,16 @@
 // Same-run A/B of fully cold process starts (prewarm off): two daemons differing only in
 // their environment (a FAASD_* switch), fresh functions, the first call of each timed at the
 // client, arms alternated (ABAB.., the order flipped every round). Prints medians.
-//   node --import tsx bench/cold-ab.ts --rounds 15 --a FAASD_PROCESS_SPAWNER=0 --b ''
-import { Faasd, type Runtime } from './lib/daemon.js';
-import { echoCode } from './lib/functions.js';
+//   node --import tsx bench/tools/cold-ab.ts --rounds 15 --a FAASD_PROCESS_SPAWNER=0 --b ''
+import { arg, envSpec } from '../lib/ab-args.js';
+import { Faasd, type Runtime } from '../lib/daemon.js';
+import { echoCode } from '../lib/functions.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? dflt) : dflt;
-}
-function envOf(spec: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const kv of spec.split(',').filter(Boolean)) {
-    const [k, ...v] = kv.split('=');
-    env[k!] = v.join('=');
-  }
-  return env;
-}
 const rounds = Number(arg('rounds', '12'));
 const runtimes = arg('runtimes', 'python,node').split(',') as Runtime[];
 const arms = [
-  { label: `A(${arg('a', '')})`, env: envOf(arg('a', '')) },
-  { label: `B(${arg('b', '')})`, env: envOf(arg('b', '')) },
+  { label: `A(${arg('a', '')})`, env: envSpec(arg('a', '')) },
+  { label: `B(${arg('b', '')})`, env: envSpec(arg('b', '')) },
 ];
 const med = (a: number[]): number => {
   const s = [...a].sort((x, y) => x - y);
