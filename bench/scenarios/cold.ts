@@ -6,6 +6,7 @@
 // baselines that start an interpreter or a container for every request.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startSpawnServer } from '../lib/baselines.js';
+import { type BurstRun, runBurst } from '../lib/burst.js';
 import { Skipped, outcome, type BenchContext } from '../lib/context.js';
 import { Faasd, type Mode, type Runtime } from '../lib/daemon.js';
 import { ECHO_BODY, echoCode } from '../lib/functions.js';
@@ -87,31 +88,17 @@ async function burst(ctx: BenchContext, mode: Mode, runtime: Runtime, faasd: Faa
   ctx.needTime(mode === 'container' ? 25 : 10, `burst ${combo(mode, runtime)}`);
   // Start from the configured pool size, refilled after whatever ran before.
   await sleep(mode === 'container' ? 3000 : 1000);
-  const names: string[] = [];
-  const kinds: Record<string, number> = {};
-  const samples: number[] = [];
-  const body = JSON.parse(ECHO_BODY) as unknown;
-  // Its own connections: each deploy and call of the burst goes out when its turn comes.
-  const client = new HttpClient(faasd.url, faasd.authHeader, n);
+  let run: BurstRun;
   try {
-    await Promise.all(
-      Array.from({ length: n }, async (_, i) => {
-        await sleep((i * windowMs) / n);
-        const name = ctx.name(`bench-burst-${mode}-${runtime}`);
-        names.push(name);
-        await ctx.deploy(name, mode, runtime, echoCode(runtime, `burst ${i} ${name}`), {}, faasd);
-        const res = await client.request('POST', `/invoke/${name}`, { body, timeoutMs: 60_000 });
-        if (res.status !== 200) throw new Error(`burst invoke of ${name}: ${res.status} ${res.body.slice(0, 300)}`);
-        const kind = String(res.headers['x-faas-start'] ?? 'cold');
-        kinds[kind] = (kinds[kind] ?? 0) + 1;
-        samples.push(res.ms);
-      }),
-    );
+    run = await runBurst(faasd, n, windowMs, async (i) => {
+      const name = ctx.name(`bench-burst-${mode}-${runtime}`);
+      await ctx.deploy(name, mode, runtime, echoCode(runtime, `burst ${i} ${name}`), {}, faasd);
+      return name;
+    });
   } finally {
-    client.close();
-    await Promise.all(names.map((name) => faasd.remove(name).catch(() => undefined)));
     await faasd.waitDriverIdle(mode, 60_000);
   }
+  const { kinds, samples } = run;
   const fig: BurstFigure = {
     n,
     window_ms: windowMs,

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Faasd, type Mode, type Runtime } from '../lib/daemon.js';
 import { ECHO_BODY, echoCode } from '../lib/functions.js';
 import { arg, envSpec } from '../lib/ab-args.js';
-import { HttpClient } from '../lib/http.js';
+import { runBurst } from '../lib/burst.js';
 import { percentile } from '../lib/stats.js';
 
 const median = (v: number[]) => (v.length ? percentile(v, 50) : Number.NaN);
@@ -45,35 +45,15 @@ const prewarmOf = (k: string): Record<string, unknown> | undefined => {
   return v ? (JSON.parse(v) as Record<string, unknown>) : undefined;
 };
 
-/** The bench's burst (bench/scenarios/cold.ts): prewarmed first calls and the first-call p50. */
+/** The bench's burst (bench/lib/burst.ts): prewarmed first calls and the first-call p50. */
 async function burst(f: Faasd, mode: Mode, runtime: Runtime, tag: string): Promise<{ prewarmed: number; p50: number; p95: number }> {
-  const n = 20;
-  const windowMs = 2000;
-  const names: string[] = [];
-  const samples: number[] = [];
-  let prewarmed = 0;
-  const body = JSON.parse(ECHO_BODY) as unknown;
-  // Its own connections, as the bench's burst: each call goes out when its deploy answers.
-  const client = new HttpClient(f.url, f.authHeader, n);
-  try {
-    await Promise.all(
-      Array.from({ length: n }, async (_, i) => {
-        await sleep((i * windowMs) / n);
-        const name = `abb-${tag}-${i}`;
-        names.push(name);
-        const d = await f.deploy(name, runtime, echoCode(runtime, name), { execution_mode: mode });
-        if (!d.ok) throw new Error(d.message);
-        const r = await client.request('POST', `/invoke/${name}`, { body, timeoutMs: 60_000 });
-        if (r.status !== 200) throw new Error(`${name}: ${r.status} ${r.body.slice(0, 200)}`);
-        if (r.headers['x-faas-start'] === 'prewarmed') prewarmed++;
-        samples.push(r.ms);
-      }),
-    );
-  } finally {
-    client.close();
-    await Promise.all(names.map((name) => f.remove(name).catch(() => undefined)));
-  }
-  return { prewarmed, p50: percentile(samples, 50), p95: percentile(samples, 95) };
+  const { kinds, samples } = await runBurst(f, 20, 2000, async (i) => {
+    const name = `abb-${tag}-${i}`;
+    const d = await f.deploy(name, runtime, echoCode(runtime, name), { execution_mode: mode });
+    if (!d.ok) throw new Error(d.message);
+    return name;
+  });
+  return { prewarmed: kinds.prewarmed ?? 0, p50: percentile(samples, 50), p95: percentile(samples, 95) };
 }
 
 const daemons: Record<string, Faasd> = {};
