@@ -227,8 +227,8 @@ export const functionConfigInputSchema = {
   $id: FUNCTION_CONFIG_INPUT_SCHEMA_ID,
   properties: Object.fromEntries(Object.entries(functionConfigSchema.properties).map(([k, node]) => [k, nullable(node)])),
 };
-// Registered by id for the routes that $ref it.
-ajv.compile(functionConfigInputSchema);
+// Registered by id for the routes that $ref it (compiled when the first of them is).
+ajv.addSchema(functionConfigInputSchema);
 
 /** Fastify's validatorCompiler for routes whose schemas `$ref` FUNCTION_CONFIG_SCHEMA_ID. */
 export const compileWithFunctionSchema = ({ schema }: { schema: object }) => ajv.compile(schema);
