@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, faasd, ok } from './helpers/cli.js';
 import { startTestDaemon, tempDir } from './helpers/daemon.js';
-import { isRoot } from './helpers/functions.js';
+import { deploy, isRoot } from './helpers/functions.js';
 import { makeNpmPackage, makeWheel } from './helpers/packages.js';
 import { tarGz } from './helpers/tarball.js';
 
@@ -34,7 +34,7 @@ describe('faasd --help', () => {
     const r = await ok(faasd(['--help']));
     const section = r.stdout.split('Commands:\n')[1]!.split('\n\n')[0]!.split('\n');
     const names = section.map((l) => l.trim().split(/\s+/)[0]);
-    expect(names).toEqual(['deploy', 'invoke', 'ls', 'describe', 'logs', 'rm', 'instances', 'stats', 'versions', 'rollback', 'login']);
+    expect(names).toEqual(['deploy', 'invoke', 'ls', 'describe', 'logs', 'rm', 'instances', 'stats', 'versions', 'rollback', 'secret', 'login']);
     for (const l of section) expect(l).toMatch(/^ {2}\S.*\S {2,}\S/); // the command, then its one-line summary
     // the daemon's own options are still there
     for (const flag of ['--config', '--check-system', '--create-config', '--port']) expect(r.stdout).toContain(flag);
@@ -237,6 +237,39 @@ describe.skipIf(!isRoot)('faasd client commands', () => {
     const bad = await cli(d, ['deploy', '-f', path.join(root, 'bad.yaml')]);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/^faasd: StackFile: .*bad\.yaml:4: .*functions\.bad-fn\.timeout/);
+  });
+
+  it('secret set takes the value from stdin or a file (any bytes), ls shows who uses it, rm is refused while used', async () => {
+    const d = await startTestDaemon({ listen: true });
+    const admin = ['--key', 'admin-key'];
+    expect((await ok(cli(d, ['secret', 'set', 'db-pw', ...admin], { input: 'from-stdin' }))).stdout.trim()).toBe('Created secret db-pw');
+    await deploy(d, 'reader', "def handle(r):\n    return open('/var/faasd/secrets/db-pw', 'rb').read().hex()\n", { config: { secrets: ['db-pw'] } });
+    expect((await ok(cli(d, ['invoke', 'reader']))).stdout).toBe(JSON.stringify(Buffer.from('from-stdin').toString('hex')));
+
+    // Bytes that are not text, from a file; the function's instances are renewed.
+    const bytes = Buffer.from([0, 0xff, 0x0a, 0x41]);
+    const file = path.join(tempDir(), 'key.der');
+    fs.writeFileSync(file, bytes);
+    expect((await ok(cli(d, ['secret', 'set', 'db-pw', '--from-file', file, ...admin]))).stdout.trim()).toBe('Updated secret db-pw (new instances for reader)');
+    expect((await ok(cli(d, ['invoke', 'reader']))).stdout).toBe(JSON.stringify(bytes.toString('hex')));
+
+    const ls = JSON.parse((await ok(cli(d, ['secret', 'ls', '--json']))).stdout) as { secrets: { name: string; used_by: string[] }[] };
+    expect(ls.secrets.map((x) => [x.name, x.used_by])).toEqual([['db-pw', ['reader']]]);
+    expect((await ok(cli(d, ['secret', 'ls']))).stdout).toMatch(/^db-pw\s+reader\s+/m);
+    expect(JSON.stringify(ls)).not.toContain('from-stdin');
+
+    const inUse = await cli(d, ['secret', 'rm', 'db-pw', ...admin]);
+    expect(inUse.status).toBe(1);
+    expect(inUse.stderr).toMatch(/^faasd: SecretInUse: .*reader/);
+    const notAdmin = await cli(d, ['secret', 'set', 'other'], { input: 'x' });
+    expect(notAdmin.status).toBe(1);
+    expect(notAdmin.stderr).toMatch(/^faasd: Forbidden: /);
+    const noFile = await cli(d, ['secret', 'set', 'other', '--from-file', '/nonexistent', ...admin]);
+    expect(noFile.stderr).toMatch(/^faasd: BadArgument: --from-file \/nonexistent: no such file/);
+
+    await ok(cli(d, ['rm', 'reader']));
+    expect((await ok(cli(d, ['secret', 'rm', 'db-pw', ...admin]))).stdout.trim()).toBe('Removed secret db-pw');
+    expect(JSON.parse((await ok(cli(d, ['secret', 'ls', '--json']))).stdout).secrets).toEqual([]);
   });
 
   it('a wrong key is a clear message and exit 1', async () => {

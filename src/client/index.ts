@@ -10,6 +10,7 @@ import { loginCommand } from './commands/login.js';
 import { logsCommand } from './commands/logs.js';
 import { lsCommand } from './commands/ls.js';
 import { rmCommand } from './commands/rm.js';
+import { secretLsCommand, secretRmCommand, secretSetCommand } from './commands/secret.js';
 import { statsCommand } from './commands/stats.js';
 import { rollbackCommand, versionsCommand } from './commands/versions.js';
 import { durationMs } from './duration.js';
@@ -148,6 +149,15 @@ export function addClientCommands(program: Command): void {
   clientCommand(program, 'rollback <name>', 'rollback NAME', 'make an earlier version live again (--to N)')
     .option('--to <version>', 'the version to go back to (default: the retained version before the live one)', int('--to', 1))
     .action(run((c, o, f, [name]) => rollbackCommand(c, o, name as string, f.to as number | undefined)));
+
+  // faasd secret ls | set | rm: the value from a file or stdin, never the command line.
+  TERMS.set('secret', 'secret ls|set|rm');
+  const secret = program.command('secret').summary('list, set (admin) and remove (admin) secrets');
+  clientCommand(secret, 'ls', 'ls', 'secrets: name, the functions that use them, last change (never values)').action(run((c, o) => secretLsCommand(c, o)));
+  clientCommand(secret, 'set <name>', 'set NAME', 'create or change a secret: its value from --from-file FILE or stdin (bytes as they are)')
+    .option('--from-file <file>', "the value: this file's bytes (default: stdin)")
+    .action(run((c, o, f, [name]) => secretSetCommand(c, o, name as string, f.fromFile as string | undefined)));
+  clientCommand(secret, 'rm <names...>', 'rm NAME...', 'delete secrets no function lists').action(run((c, o, _f, [names]) => secretRmCommand(c, o, names as string[])));
 
   TERMS.set('login', 'login');
   program

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import { ClientError, type FaasClient } from '../http.js';
 import type { Output } from '../output.js';
+import { readStdin } from '../stdin.js';
 
 export interface InvokeFlags {
   data?: string;
@@ -12,12 +13,6 @@ export interface InvokeFlags {
   path?: string;
   async?: boolean;
   verbose?: boolean;
-}
-
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin as AsyncIterable<Buffer>) chunks.push(c);
-  return Buffer.concat(chunks);
 }
 
 /** The body and, when the caller gave none, a content type guessed from it. */

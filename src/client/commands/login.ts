@@ -3,17 +3,12 @@
 import { ClientError, FaasClient } from '../http.js';
 import type { Output } from '../output.js';
 import { DEFAULT_GATEWAY, normaliseGateway, writeLogin } from '../settings.js';
+import { readStdin } from '../stdin.js';
 
 export interface LoginFlags {
   gateway?: string;
   key?: string;
   keyStdin?: boolean;
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Asks for the key on the terminal without echoing it. */
@@ -51,7 +46,7 @@ async function prompt(out: Output): Promise<string> {
 export async function loginCommand(out: Output, flags: LoginFlags, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const gateway = normaliseGateway(flags.gateway || env.FAASD_URL || DEFAULT_GATEWAY);
   let key: string;
-  if (flags.keyStdin) key = (await readAll(process.stdin)).trim();
+  if (flags.keyStdin) key = (await readStdin()).toString('utf8').trim();
   else if (flags.key) key = flags.key;
   else if (process.stdin.isTTY) key = (await prompt(out)).trim();
   else throw new ClientError('BadArgument', 'give the key on stdin with --key-stdin (echo "$KEY" | faasd login --key-stdin), or run faasd login on a terminal');
